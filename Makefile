@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make report` and `make test`. Both set up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= standard
+
+.PHONY: setup report test lab bench lint clean
+
+setup: $(VENV)/.installed ## venv, pinned packages, Kafka jars (idempotent)
+	@$(PY) -m labkit setup
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -e .
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		$(VENV)/bin/nbstripout --install --attributes .gitattributes; fi
+	@touch $@
+
+report: setup ## run every notebook (PROFILE=smoke|standard|full) into outputs/
+	$(PY) -m labkit report --profile $(PROFILE)
+
+test: setup ## the test suite, against real brokers it starts
+	$(PY) -m pytest
+
+lab: setup ## JupyterLab on the notebooks with a shared cluster; stops it on exit
+	$(PY) -m labkit cluster up --brokers 3
+	trap '$(PY) -m labkit cluster down' EXIT INT TERM; \
+		$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+lint:
+	$(VENV)/bin/ruff check labkit tests bench
+
+clean:
+	rm -rf outputs/*.ipynb outputs/*.html outputs/*.jsonl

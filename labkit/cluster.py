@@ -1,0 +1,981 @@
+"""Real Apache Kafka clusters for the lab: embedded (local JVMs) or external.
+
+``LocalCluster`` runs 1 or 3 KRaft nodes (combined broker + controller) as local Java
+processes on 127.0.0.1, from the jars ``labkit.jars`` resolves. It can break them the ways
+real clusters break: SIGKILL, SIGSTOP / SIGCONT, restart on the same data directory.
+
+``ExternalCluster`` is any cluster named by a bootstrap address (``KAFKA_BOOTSTRAP_SERVERS``,
+plus an optional ``KAFKA_CLIENT_CONFIG`` properties file for SASL/SSL). It supports the same
+inspection methods; fault injection raises ``FaultInjectionUnavailable``.
+
+``connect()`` picks one of them: the external cluster if named, else the cluster recorded in
+the state file by ``python -m labkit cluster up`` (or by the report runner), else a fresh
+``LocalCluster`` owned by the calling process.
+
+Ownership rule: a JVM never outlives the process that started it (atexit, SIGTERM/SIGHUP
+handlers and, where possible, the kernel's parent-death signal), except a cluster started
+with ``detached=True`` (``cluster up``), whose life is recorded in its state file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from labkit import jars
+
+SUPPORTED_BROKER_COUNTS = (1, 3)
+LAB_TOPICS = ("user-events", "order-events")
+"""The lab's two topics: the producer experiments write both, the consumer group reads both."""
+LAB_TOPIC_PARTITIONS = 6
+
+NODE_MARKER = "-Dlabkit.node="
+"""JVM flag that marks a broker started by labkit (used to find leftover JVMs)."""
+
+log = logging.getLogger(__name__)
+# librdkafka's own log lines (connection refused while a broker is down, ...) go through
+# Python logging under this name instead of straight to stderr.
+client_log = logging.getLogger("labkit.librdkafka")
+
+T = TypeVar("T")
+
+
+class ClusterError(RuntimeError):
+    """A cluster could not be started, reached or used; the message says why."""
+
+
+class ClusterUnreachable(ClusterError):
+    """No broker answered at the bootstrap address in time."""
+
+
+class FaultInjectionUnavailable(ClusterError):
+    """Fault injection was asked of a cluster this process cannot control."""
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Call ``check`` until it returns a truthy value and return that value.
+
+    Args:
+        check: called repeatedly; exceptions count as "not yet".
+        timeout: seconds before giving up.
+        what: the awaited condition, for the error message.
+        interval: seconds between calls.
+
+    Raises:
+        TimeoutError: the condition did not hold within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - a failing probe means "not yet"
+            last_error = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """What every cluster offers: clients' config, topics, leaders and ISRs.
+
+    Args:
+        bootstrap_servers: ``host:port[,host:port...]``.
+        client_config: extra librdkafka settings every client needs (security, SASL, SSL).
+    """
+
+    local = False
+
+    def __init__(self, bootstrap_servers: str, client_config: dict[str, str] | None = None):
+        self.bootstrap_servers = bootstrap_servers
+        self.security_config = dict(client_config or {})
+        self._admin: AdminClient | None = None
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def client_config(self, **overrides: Any) -> dict[str, Any]:
+        """Return a librdkafka config dict for this cluster plus ``overrides``.
+
+        Keys use librdkafka's dotted names; pass them as a dict when they contain dots, e.g.
+        ``cluster.client_config(**{"acks": "all", "linger.ms": 5})``.
+        """
+        return {"bootstrap.servers": self.bootstrap_servers, **self.security_config, **overrides}
+
+    def admin(self) -> AdminClient:
+        """Return this handle's AdminClient (created on first use)."""
+        if self._admin is None:
+            self._admin = AdminClient(self.client_config(logger=client_log))
+        return self._admin
+
+    # -- inspection ------------------------------------------------------------------------
+
+    @property
+    def brokers(self) -> list[int]:
+        """Ids of the brokers currently registered (alive) in the cluster, sorted."""
+        return sorted(self.admin().list_topics(timeout=10).brokers)
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 3,
+        replication_factor: int | None = None,
+        config: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> None:
+        """Create a topic (or keep it if it exists) and wait until every partition has a leader.
+
+        Args:
+            name: topic name.
+            partitions: partition count.
+            replication_factor: replicas per partition; default min(3, brokers).
+            config: topic configs, e.g. ``{"min.insync.replicas": "2"}``.
+            timeout: seconds to wait for creation and leaders.
+
+        Raises:
+            ValueError: the broker refused the topic (bad name, RF above the broker count, ...).
+        """
+        rf = replication_factor or min(3, len(self.brokers))
+        future = self.admin().create_topics(
+            [NewTopic(name, partitions, rf, config=dict(config or {}))],
+            operation_timeout=timeout,
+        )[name]
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.name() != "TOPIC_ALREADY_EXISTS":
+                raise ValueError(
+                    f"cannot create topic {name!r} (partitions={partitions}, "
+                    f"replication_factor={rf}): {err.str()}"
+                ) from None
+        wait_until(
+            lambda: all(p.leader >= 0 for p in self._topic(name).partitions.values()),
+            timeout,
+            f"a leader for every partition of {name}",
+        )
+
+    def create_lab_topics(self, partitions: int = LAB_TOPIC_PARTITIONS) -> tuple[str, ...]:
+        """Create the lab's two topics (``LAB_TOPICS``) if missing and return their names."""
+        for topic in LAB_TOPICS:
+            self.create_topic(topic, partitions)
+        return LAB_TOPICS
+
+    def delete_topic(self, name: str, timeout: float = 30) -> None:
+        """Delete a topic and wait until it is gone."""
+        self.admin().delete_topics([name], operation_timeout=timeout)[name].result(timeout)
+        wait_until(
+            lambda: name not in self.admin().list_topics(timeout=5).topics,
+            timeout,
+            f"topic {name} to disappear",
+        )
+
+    def _topic(self, topic: str):
+        meta = self.admin().list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            reason = meta.error.str() if meta is not None else "not in metadata"
+            raise ValueError(f"unknown topic {topic!r}: {reason}")
+        return meta
+
+    def _partition(self, topic: str, partition: int):
+        parts = self._topic(topic).partitions
+        if partition not in parts:
+            raise ValueError(
+                f"topic {topic!r} has no partition {partition}; it has 0..{len(parts) - 1}"
+            )
+        return parts[partition]
+
+    def leader(self, topic: str, partition: int) -> int:
+        """Return the broker id leading ``topic``/``partition`` (-1 while it has none)."""
+        return self._partition(topic, partition).leader
+
+    def isr(self, topic: str, partition: int) -> list[int]:
+        """Return the in-sync replica ids of ``topic``/``partition``, sorted."""
+        return sorted(self._partition(topic, partition).isrs)
+
+    def replicas(self, topic: str, partition: int) -> list[int]:
+        """Return the assigned replica ids of ``topic``/``partition``, in assignment order."""
+        return list(self._partition(topic, partition).replicas)
+
+    def partitions(self, topics: tuple[str, ...] | list[str] = LAB_TOPICS) -> pd.DataFrame:
+        """Return one row per partition of ``topics``.
+
+        Columns: topic, partition, leader (-1 = none), replicas (list), isr (list, sorted),
+        under_replicated (bool: ISR smaller than the replica set).
+        """
+        meta = self.admin().list_topics(timeout=10).topics
+        rows = []
+        for topic in topics:
+            if topic not in meta:
+                raise ValueError(f"unknown topic {topic!r}")
+            for p in sorted(meta[topic].partitions.values(), key=lambda p: p.id):
+                rows.append({
+                    "topic": topic, "partition": p.id, "leader": p.leader,
+                    "replicas": list(p.replicas), "isr": sorted(p.isrs),
+                    "under_replicated": len(p.isrs) < len(p.replicas),
+                })
+        return pd.DataFrame(rows)
+
+    # -- faults (local clusters only) -------------------------------------------------------
+
+    def _no_faults(self, action: str):
+        raise FaultInjectionUnavailable(
+            f"{action} is not available on an external cluster ({self.bootstrap_servers}): "
+            "labkit can only break brokers it runs itself (unset KAFKA_BOOTSTRAP_SERVERS to use "
+            "the local cluster)"
+        )
+
+    def kill(self, broker_id: int) -> None:
+        """SIGKILL a broker (local clusters only)."""
+        self._no_faults("kill()")
+
+    def pause(self, broker_id: int) -> None:
+        """SIGSTOP a broker (local clusters only)."""
+        self._no_faults("pause()")
+
+    def resume(self, broker_id: int) -> None:
+        """SIGCONT a paused broker (local clusters only)."""
+        self._no_faults("resume()")
+
+    def restart(self, broker_id: int) -> None:
+        """Restart a broker on the same data directory (local clusters only)."""
+        self._no_faults("restart()")
+
+    def log_tail(self, broker_id: int, lines: int = 20) -> str:
+        """Return the last lines of a broker's log (local clusters only)."""
+        self._no_faults("log_tail()")
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release this handle. Stops the cluster only if this handle started it."""
+        self._admin = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def describe(self) -> str:
+        """One line saying what this cluster is."""
+        return f"external cluster at {self.bootstrap_servers}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.bootstrap_servers}>"
+
+
+class ExternalCluster(Cluster):
+    """A cluster labkit does not run: inspect and use it, but no fault injection.
+
+    Args:
+        bootstrap_servers: ``host:port[,host:port...]``.
+        client_config: extra librdkafka settings (e.g. from ``read_client_config``).
+        timeout: seconds to wait for a broker to answer before raising.
+
+    Raises:
+        ClusterUnreachable: no broker answered within ``timeout`` seconds.
+        ValueError: the client config has a key or value librdkafka rejects.
+    """
+
+    def __init__(self, bootstrap_servers: str, client_config: dict[str, str] | None = None,
+                 timeout: float = 6):
+        super().__init__(bootstrap_servers, client_config)
+        try:
+            admin = self.admin()
+        except KafkaException as exc:
+            raise ValueError(f"bad client config for {bootstrap_servers}: {exc.args[0].str()}") \
+                from None
+        try:
+            admin.list_topics(timeout=timeout)
+        except KafkaException:
+            raise ClusterUnreachable(
+                f"no Kafka broker answered at {bootstrap_servers!r} within {timeout:g} s; check "
+                "KAFKA_BOOTSTRAP_SERVERS (and KAFKA_CLIENT_CONFIG for SASL/SSL), or unset it to "
+                "use the lab's local cluster"
+            ) from None
+
+
+def read_client_config(path: str | os.PathLike) -> dict[str, str]:
+    """Read a Java-style ``key=value`` properties file of librdkafka client settings.
+
+    Blank lines and lines starting with ``#`` or ``!`` are ignored.
+
+    Raises:
+        ValueError: the file is missing or a line is not ``key=value``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"KAFKA_CLIENT_CONFIG names {path}, which is not a file")
+    config = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{path}:{number}: expected key=value, got {raw!r}")
+        config[key.strip()] = value.strip()
+    return config
+
+
+# -- local clusters -----------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """One KRaft node (combined broker + controller) of a LocalCluster."""
+
+    id: int
+    port: int
+    controller_port: int
+    dir: str
+    argv: list[str] = field(default_factory=list)
+    pid: int | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return Path(self.dir) / "server.properties"
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.dir) / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.dir) / "data"
+
+
+def default_state_file() -> Path:
+    """Where ``cluster up`` records its cluster (``$LABKIT_STATE_FILE`` or in the cache)."""
+    return Path(os.environ.get("LABKIT_STATE_FILE") or jars.cache_dir() / "cluster.json")
+
+
+def _process_state(pid: int | None) -> str | None:
+    """Return the /proc state letter of a labkit broker pid, or None if it is not one."""
+    if not pid:
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    if NODE_MARKER.encode() not in cmdline:
+        return None  # the pid was reused by something else
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _is_alive(pid: int | None) -> bool:
+    return _process_state(pid) not in (None, "Z", "X")
+
+
+def labkit_jvms() -> dict[int, str]:
+    """Return ``{pid: node dir}`` for every labkit broker JVM running on this machine."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _is_alive(int(entry.name)):
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            found[int(entry.name)] = next(
+                a[len(NODE_MARKER):] for a in args if a.startswith(NODE_MARKER)
+            )
+    return found
+
+
+DATA_DIR_PREFIX = "labkit-kafka-"
+
+
+def sweep_orphans() -> list[Path]:
+    """Remove data directories left by clusters whose owner died by SIGKILL.
+
+    A directory is an orphan when its owner process is gone and no broker JVM uses it.
+    ``LocalCluster.start()`` calls this, so a killed notebook kernel's data does not pile up.
+
+    Returns:
+        The directories removed.
+    """
+    in_use = {str(Path(d).parent) for d in labkit_jvms().values()}
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(DATA_DIR_PREFIX + "*"):
+        try:
+            owner = int((path / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not fully created yet, or not ours
+        if str(path) in in_use or (owner and Path(f"/proc/{owner}").exists()):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _pick_ports(count: int, base_port: int | None) -> list[int]:
+    """Pick ``count`` free TCP ports on 127.0.0.1 (from ``base_port`` upward if given)."""
+    ports: list[int] = []
+    held: list[socket.socket] = []
+    try:
+        candidate = base_port or 0
+        while len(ports) < count:
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                sock.close()
+                if not base_port:
+                    raise
+                candidate += 1
+                if candidate > 65535:
+                    raise ClusterError(f"no free ports on 127.0.0.1 from {base_port} up") from None
+                continue
+            held.append(sock)
+            ports.append(sock.getsockname()[1])
+            if base_port:
+                candidate += 1
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
+def _cluster_id() -> str:
+    # Kafka's Uuid.toString(): URL-safe base64 of 16 random bytes, no padding, no leading '-'.
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+_OWNED: list[LocalCluster] = []
+_handlers_installed = False
+
+
+def _stop_owned() -> None:
+    for cluster in list(_OWNED):
+        with contextlib.suppress(Exception):
+            cluster.stop()
+
+
+def _on_signal(signum, frame):
+    _stop_owned()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_cleanup() -> None:
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    atexit.register(_stop_owned)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) in (signal.SIG_DFL, None):
+                signal.signal(signum, _on_signal)
+
+
+class LocalCluster(Cluster):
+    """1 or 3 real Kafka KRaft nodes on 127.0.0.1, as local JVMs. A context manager.
+
+    Args:
+        brokers: node count, 1 or 3. Internal topics get replication factor = brokers;
+            with 3 brokers, min.insync.replicas is 2 (1 with a single broker).
+        base_port: first port to try (ports in use are skipped); default: any free ports.
+        heap: JVM heap per node (``-Xmx``/``-Xms``).
+        start_timeout: seconds for the whole cluster to come up.
+        detached: run the JVMs in their own session so they outlive this process
+            (``cluster up``); they are then stopped only by ``stop()`` / ``cluster down``.
+        broker_config: extra broker properties, applied to every node.
+
+    Raises:
+        ValueError: an unsupported broker count.
+    """
+
+    local = True
+
+    def __init__(self, brokers: int = 3, base_port: int | None = None, heap: str = "320m",
+                 start_timeout: float = 120, detached: bool = False,
+                 broker_config: dict[str, Any] | None = None):
+        if brokers not in SUPPORTED_BROKER_COUNTS:
+            raise ValueError(
+                f"LocalCluster(brokers={brokers!r}) is not supported; brokers must be one of "
+                f"{', '.join(map(str, SUPPORTED_BROKER_COUNTS))}"
+            )
+        super().__init__("")
+        self.broker_count = brokers
+        self.base_port = base_port
+        self.heap = heap
+        self.start_timeout = start_timeout
+        self.detached = detached
+        self.broker_config = dict(broker_config or {})
+        self.data_dir: Path | None = None
+        self.state_file: Path | None = None
+        self.nodes: dict[int, Node] = {}
+        self._procs: dict[int, subprocess.Popen] = {}
+        self._owned = True
+        self._started = False
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _properties(self, node: Node) -> dict[str, Any]:
+        n = self.broker_count
+        voters = ",".join(f"{x.id}@127.0.0.1:{x.controller_port}" for x in self.nodes.values())
+        min_isr = 2 if n >= 3 else 1
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": node.id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:"
+                         f"{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": node.data_dir,
+            "num.partitions": 3,
+            "default.replication.factor": n,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": n,
+            "offsets.topic.num.partitions": 10,
+            "transaction.state.log.replication.factor": n,
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": 10,
+            "share.coordinator.state.topic.replication.factor": n,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "share.coordinator.state.topic.num.partitions": 10,
+            "group.initial.rebalance.delay.ms": 0,
+            "unclean.leader.election.enable": "false",
+            "auto.create.topics.enable": "true",
+            # A lab-sized footprint: few threads, a small log-cleaner buffer.
+            "num.network.threads": 2,
+            "num.io.threads": 4,
+            "background.threads": 4,
+            "num.recovery.threads.per.data.dir": 1,
+            "log.cleaner.threads": 1,
+            "log.cleaner.dedupe.buffer.size": 4 * 1024 * 1024,
+        }
+        props.update(self.broker_config)
+        return props
+
+    def _write_node_files(self, node: Node, java: str, cp: str) -> None:
+        node.log_dir.mkdir(parents=True, exist_ok=True)
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        node.config_file.write_text(
+            "".join(f"{k}={v}\n" for k, v in self._properties(node).items())
+        )
+        node.argv = [
+            java, f"-Xms{self.heap}", f"-Xmx{self.heap}",
+            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:MaxMetaspaceSize=192m",
+            "-XX:ReservedCodeCacheSize=96m", "-XX:MaxDirectMemorySize=256m",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={jars.LOG4J_CONFIG}",
+            f"-Dkafka.logs.dir={node.log_dir}",
+            f"{NODE_MARKER}{node.dir}",
+            "-cp", cp, "kafka.Kafka", str(node.config_file),
+        ]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> LocalCluster:
+        """Start every node; return once all are registered and a topic can be written.
+
+        Raises:
+            jars.MissingTool: Java or Maven is missing.
+            ClusterError: a node did not come up in time (with its last log lines).
+        """
+        if self._started:
+            return self
+        java = jars.find_java()
+        cp = jars.classpath()
+        if not self.detached:
+            _install_cleanup()
+            _OWNED.append(self)
+        sweep_orphans()
+        self.data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
+        # 0 = no owner (a detached cluster lives as long as its JVMs do).
+        (self.data_dir / "owner.pid").write_text("0" if self.detached else str(os.getpid()))
+        try:
+            for attempt in range(3):
+                try:
+                    self._start_once(java, cp)
+                    break
+                except _PortTaken:
+                    self._kill_all()
+                    if attempt == 2:
+                        raise ClusterError("brokers kept finding their ports taken") from None
+            self._started = True
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_once(self, java: str, cp: str) -> None:
+        ports = _pick_ports(2 * self.broker_count, self.base_port)
+        self.nodes = {}
+        for i in range(1, self.broker_count + 1):
+            node_dir = self.data_dir / f"broker-{i}"
+            shutil.rmtree(node_dir, ignore_errors=True)
+            self.nodes[i] = Node(i, ports[2 * i - 2], ports[2 * i - 1], str(node_dir))
+        for node in self.nodes.values():
+            self._write_node_files(node, java, cp)
+        self.bootstrap_servers = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes.values())
+        self._admin = None
+        self._format(java, cp)
+        for node in self.nodes.values():
+            self._spawn(node)
+        self._await_ready()
+
+    def _format(self, java: str, cp: str) -> None:
+        cluster_id = _cluster_id()
+        procs = {
+            node.id: subprocess.Popen(
+                [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-Dlog4j2.level=WARN",
+                 f"-Dlog4j2.configurationFile={jars.LOG4J_CONFIG}",
+                 f"-Dkafka.logs.dir={node.log_dir}", "-cp", cp, "kafka.tools.StorageTool",
+                 "format", "-t", cluster_id, "-c", str(node.config_file)],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for node in self.nodes.values()
+        }
+        for node_id, proc in procs.items():
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise ClusterError(f"formatting broker {node_id}'s storage failed:\n{out[-2000:]}")
+
+    def _spawn(self, node: Node) -> None:
+        argv = node.argv
+        detached = self.detached or not self._owned
+        # The kernel kills the JVM if the thread that started it dies, even by SIGKILL,
+        # which atexit cannot cover. Only safe from the main thread (it is per thread).
+        if not detached and threading.current_thread() is threading.main_thread() \
+                and shutil.which("setpriv"):
+            argv = ["setpriv", "--pdeathsig", "KILL", *argv]
+        with open(node.log_dir / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=node.dir,
+            )
+        node.pid = proc.pid
+        self._procs[node.id] = proc
+        if self.state_file:
+            self._update_state()
+
+    def _await_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        expected = set(self.nodes)
+        registered: set[int] = set()
+        while time.monotonic() < deadline:
+            for node in self.nodes.values():
+                if not self._alive(node):
+                    tail = self.log_tail(node.id, 30)
+                    if "Address already in use" in tail:
+                        raise _PortTaken()
+                    raise ClusterError(
+                        f"broker {node.id} exited during start-up:\n{self._errors(node.id)}"
+                    )
+            with contextlib.suppress(KafkaException):
+                registered = set(self.admin().list_topics(timeout=2).brokers)
+            if registered >= expected:
+                break
+            time.sleep(0.3)
+        else:
+            missing = sorted(expected - registered)
+            tails = "\n".join(f"--- broker {b} ---\n{self._errors(b)}" for b in missing)
+            raise ClusterError(
+                f"brokers {missing} did not register within {self.start_timeout:g} s:\n{tails}"
+            )
+        self._probe_write(deadline)
+
+    def _probe_write(self, deadline: float) -> None:
+        """Create a topic spanning every broker and write to it with acks=all."""
+        topic = "__labkit_ready"
+        remaining = max(5.0, deadline - time.monotonic())
+        self.create_topic(topic, partitions=self.broker_count,
+                          replication_factor=self.broker_count, timeout=remaining)
+        errors: list[Any] = []
+        producer = Producer(self.client_config(**{"acks": "all", "logger": client_log}))
+        for p in range(self.broker_count):
+            producer.produce(topic, b"ready", partition=p,
+                             on_delivery=lambda err, msg: err and errors.append(err))
+        left = producer.flush(remaining)
+        if left or errors:
+            raise ClusterError(f"cluster started but a test write failed: {errors or left}")
+        self.delete_topic(topic)
+
+    def stop(self) -> None:
+        """Kill every node, remove the data directory and the state file. Idempotent."""
+        if self.state_file and self.state_file.exists():
+            # Another process (a notebook kernel) may have restarted a node: use its pids.
+            with contextlib.suppress(Exception):
+                self._load_pids()
+        self._kill_all()
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.state_file:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_file.unlink()
+        self._started = False
+        self._admin = None
+        with contextlib.suppress(ValueError):
+            _OWNED.remove(self)
+
+    def _kill_all(self) -> None:
+        for node in self.nodes.values():
+            self._signal(node, signal.SIGKILL)
+        for node in self.nodes.values():
+            self._reap(node, timeout=10)
+
+    def close(self) -> None:
+        """Stop the cluster if this handle started it; otherwise just let go of it."""
+        if self._owned:
+            self.stop()
+        self._admin = None
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _node(self, broker_id: int) -> Node:
+        if broker_id not in self.nodes:
+            raise ValueError(
+                f"no broker {broker_id!r} in this cluster; brokers are {sorted(self.nodes)}"
+            )
+        return self.nodes[broker_id]
+
+    def _signal(self, node: Node, signum: int) -> None:
+        if self._alive(node):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(node.pid, signum)
+
+    def _reap(self, node: Node, timeout: float) -> None:
+        proc = self._procs.get(node.id)
+        if proc is not None and proc.pid == node.pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+        else:
+            wait_until(lambda: not _is_alive(node.pid), timeout, f"broker {node.id} to exit",
+                       interval=0.05)
+
+    def _alive(self, node: Node) -> bool:
+        proc = self._procs.get(node.id)
+        if proc is not None and proc.pid == node.pid:
+            return proc.poll() is None  # our child: no /proc race right after fork
+        return _is_alive(node.pid)
+
+    def is_running(self, broker_id: int) -> bool:
+        """True if the broker's JVM exists (paused counts as running)."""
+        return self._alive(self._node(broker_id))
+
+    def is_paused(self, broker_id: int) -> bool:
+        """True if the broker's JVM is stopped by SIGSTOP."""
+        return _process_state(self._node(broker_id).pid) == "T"
+
+    def kill(self, broker_id: int) -> None:
+        """SIGKILL a broker's JVM, as a crash or an OOM-killer would, and wait for it to die."""
+        node = self._node(broker_id)
+        self._signal(node, signal.SIGKILL)
+        self._reap(node, timeout=10)
+
+    def pause(self, broker_id: int) -> None:
+        """SIGSTOP a broker: it keeps its sockets but stops answering (a GC pause, a VM stall)."""
+        node = self._node(broker_id)
+        if not self._alive(node):
+            raise ClusterError(f"broker {broker_id} is not running; cannot pause it")
+        os.kill(node.pid, signal.SIGSTOP)
+        wait_until(lambda: self.is_paused(broker_id), 5, f"broker {broker_id} to stop",
+                   interval=0.01)
+
+    def resume(self, broker_id: int) -> None:
+        """SIGCONT a paused broker."""
+        node = self._node(broker_id)
+        if not self._alive(node):
+            raise ClusterError(f"broker {broker_id} is not running; cannot resume it")
+        os.kill(node.pid, signal.SIGCONT)
+
+    def restart(self, broker_id: int, timeout: float = 60) -> None:
+        """Restart a broker on its data directory and wait until it is registered again.
+
+        A running broker is shut down cleanly first (SIGTERM: controlled shutdown moves its
+        leaderships away), killed if that takes over 30 s; a killed one is just started.
+        """
+        node = self._node(broker_id)
+        if self._alive(node):
+            self.resume(broker_id)
+            self._signal(node, signal.SIGTERM)
+            try:
+                self._reap(node, timeout=30)
+            except TimeoutError:
+                self.kill(broker_id)
+        self._spawn(node)
+        wait_until(lambda: broker_id in self.brokers, timeout,
+                   f"broker {broker_id} to register again")
+
+    def log_tail(self, broker_id: int, lines: int = 20) -> str:
+        """Return the last ``lines`` lines of a broker's server.log (and JVM output)."""
+        node = self._node(broker_id)
+        parts = []
+        for name in ("server.log", "stdout.log"):
+            path = node.log_dir / name
+            if path.exists() and path.stat().st_size:
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append("\n".join(text))
+        return "\n".join(parts) or f"(broker {broker_id} has written no log yet)"
+
+    def _errors(self, broker_id: int, lines: int = 15) -> str:
+        """The ERROR/FATAL lines of a broker's log (with their stack traces' first lines)."""
+        node = self._node(broker_id)
+        found = []
+        for name in ("server.log", "stdout.log"):
+            path = node.log_dir / name
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()
+                found += [ln for ln in text if re.search(r"\b(ERROR|FATAL)\b|Exception|Error:", ln)]
+        return "\n".join(found[-lines:]) or self.log_tail(broker_id, lines)
+
+    def describe(self) -> str:
+        """One line saying what this cluster is."""
+        return f"local {self.broker_count}-broker Kafka {jars.KAFKA_VERSION} at " \
+               f"{self.bootstrap_servers}"
+
+    # -- sharing with other processes -------------------------------------------------------
+
+    def save_state(self, path: str | os.PathLike | None = None) -> Path:
+        """Record ports, pids and directories so other processes can ``attach``."""
+        self.state_file = Path(path) if path else default_state_file()
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self._update_state()
+        return self.state_file
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "kafka_version": jars.KAFKA_VERSION,
+            "brokers": self.broker_count,
+            "bootstrap_servers": self.bootstrap_servers,
+            "data_dir": str(self.data_dir),
+            "detached": self.detached,
+            "owner_pid": os.getpid(),
+            "nodes": [asdict(n) for n in self.nodes.values()],
+        }
+
+    def _update_state(self) -> None:
+        with _locked(self.state_file):
+            if self.state_file.exists() and not self._owned:
+                # Keep the owner's record; change only the pids this process changed.
+                state = json.loads(self.state_file.read_text())
+                for entry in state["nodes"]:
+                    entry["pid"] = self.nodes[entry["id"]].pid
+            else:
+                state = self._state()
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2))
+            tmp.replace(self.state_file)
+
+    def _load_pids(self) -> None:
+        state = json.loads(self.state_file.read_text())
+        for entry in state["nodes"]:
+            self.nodes[entry["id"]].pid = entry["pid"]
+
+    @classmethod
+    def attach(cls, state_file: str | os.PathLike | None = None) -> LocalCluster:
+        """Return a handle to the running cluster recorded in ``state_file``.
+
+        The handle can break and restart nodes; ``close()`` leaves the cluster running.
+
+        Raises:
+            ClusterError: no state file, or none of its brokers is running.
+        """
+        path = Path(state_file) if state_file else default_state_file()
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ClusterError(f"no running lab cluster recorded in {path} ({exc})") from None
+        cluster = cls(brokers=state["brokers"], detached=state["detached"])
+        cluster._owned = False
+        cluster._started = True
+        cluster.state_file = path
+        cluster.data_dir = Path(state["data_dir"])
+        cluster.bootstrap_servers = state["bootstrap_servers"]
+        cluster.nodes = {e["id"]: Node(**e) for e in state["nodes"]}
+        if not any(_is_alive(n.pid) for n in cluster.nodes.values()):
+            raise ClusterError(f"the cluster recorded in {path} is not running (stale state)")
+        return cluster
+
+    def status(self) -> pd.DataFrame:
+        """One row per node: id, port, pid, state (running / paused / down), log file."""
+        rows = []
+        for node in self.nodes.values():
+            state = _process_state(node.pid)
+            rows.append({
+                "broker": node.id, "port": node.port, "controller_port": node.controller_port,
+                "pid": node.pid,
+                "state": "down" if state in (None, "Z", "X") else
+                         "paused" if state == "T" else "running",
+                "log": str(node.log_dir / "server.log"),
+            })
+        return pd.DataFrame(rows)
+
+
+class _PortTaken(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    lock_path = path.with_suffix(".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def connect(bootstrap_servers: str = "", brokers: int = 3) -> Cluster:
+    """Return the cluster the lab should use.
+
+    In order: the external cluster named by ``bootstrap_servers`` or
+    ``$KAFKA_BOOTSTRAP_SERVERS`` (with ``$KAFKA_CLIENT_CONFIG`` settings); the local cluster
+    recorded in the state file (``cluster up`` or the report runner); else a new
+    ``LocalCluster(brokers)`` owned by this process and stopped when it exits.
+
+    Args:
+        bootstrap_servers: an explicit address; "" means "decide as above".
+        brokers: broker count if a local cluster has to be started.
+
+    Raises:
+        ClusterUnreachable: the external cluster did not answer within seconds.
+    """
+    address = bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    state_file = default_state_file()
+    if state_file.exists():
+        try:
+            local = LocalCluster.attach(state_file)
+        except ClusterError as exc:
+            log.warning("ignoring %s", exc)
+        else:
+            if not address or address == local.bootstrap_servers:
+                return local
+    if address:
+        config_file = os.environ.get("KAFKA_CLIENT_CONFIG")
+        config = read_client_config(config_file) if config_file else None
+        return ExternalCluster(address, config)
+    return LocalCluster(brokers=brokers).start()

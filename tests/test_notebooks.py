@@ -1,0 +1,78 @@
+"""The notebooks: naming, parameters, stripped outputs, the README table, and a smoke run
+of every notebook through the report runner against the session's real cluster."""
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.report import NOTEBOOK_NAME, notebooks, run_report
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+COMMON = {"profile": "str", "bootstrap_servers": "str", "interactive": "bool"}
+
+
+def test_notebook_names_follow_the_pattern():
+    assert NOTEBOOKS, "no notebooks found"
+    bad = [p.name for p in NOTEBOOKS if not NOTEBOOK_NAME.match(p.name)]
+    assert not bad, f"notebook names must match NN_snake_case.ipynb: {bad}"
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert len(numbers) == len(set(numbers)), f"duplicate notebook numbers: {numbers}"
+
+
+def test_readme_table_lists_exactly_the_notebooks():
+    readme = (ROOT / "README.md").read_text()
+    listed = re.findall(r"^\|\s*\[\d\d\]\(notebooks/(\d\d_\w+\.ipynb)\)", readme, re.M)
+    assert listed == [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_holds_typed_commented_literals(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
+    source = tagged[0].source
+    tree = ast.parse(source)
+    names = {}
+    for stmt in tree.body:
+        assert isinstance(stmt, ast.AnnAssign), f"not `name: type = literal`: {ast.unparse(stmt)}"
+        ast.literal_eval(stmt.value)  # a plain literal, derived from nothing
+        names[stmt.target.id] = ast.unparse(stmt.annotation)
+    for name, kind in COMMON.items():
+        assert names.get(name) == kind, f"common parameter {name}: {kind} missing"
+    for line in source.splitlines():
+        assert "#" in line, f"parameter without a comment: {line}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell["outputs"] and cell["execution_count"] is None
+
+
+def test_runner_refuses_a_bad_notebook_number():
+    with pytest.raises(ValueError, match="no notebook numbered 99; there are 00"):
+        notebooks(only="99")
+    with pytest.raises(ValueError, match="two-digit"):
+        notebooks(only="1")
+
+
+@pytest.mark.notebooks
+def test_every_notebook_runs_in_the_smoke_profile(cluster3, tmp_path):
+    runs = run_report(profile="smoke", outputs=tmp_path, progress=False)
+    assert [r.name for r in runs] == [p.name for p in NOTEBOOKS]
+    failed = {r.name: r.error for r in runs if r.status != "ok"}
+    assert not failed, failed
+    index = (tmp_path / "index.html").read_text()
+    for run in runs:
+        assert (tmp_path / run.name).exists() and (tmp_path / f"{run.stem}.html").exists()
+        assert f'href="{run.stem}.html"' in index
+        assert run.findings and all(f["holds"] for f in run.findings), run.findings
+    assert "librdkafka" in index and "4.4.0" in index
+    assert cluster3.brokers == [1, 2, 3]  # the notebooks left the shared cluster whole
