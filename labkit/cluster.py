@@ -74,6 +74,11 @@ class FaultInjectionUnavailable(ClusterError):
     """Fault injection was asked of a cluster this process cannot control."""
 
 
+def unique_name(prefix: str) -> str:
+    """A topic or group name no earlier run used, e.g. ``delivery-3f9a1c2e``."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
     """Call ``check`` until it returns a truthy value and return that value.
 

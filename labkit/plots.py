@@ -6,7 +6,10 @@ Plots read DataFrames only; they never talk to Kafka.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+
+from labkit import metrics
 
 LAB_STYLE = {
     "figure.figsize": (8, 3.6),
@@ -81,5 +84,181 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
     ax.set_xlabel("seconds (faults laid end to end)")
     ax.set_ylabel("partitions")
     ax.set_title("Leadership and ISR through the faults")
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax.figure
+
+
+def _label(run) -> str:
+    return getattr(run, "label", str(run))
+
+
+def throughput_over_time(series: dict[str, pd.DataFrame], ax=None, unit: str = "msgs_per_s"):
+    """Throughput over time, one line per run.
+
+    Args:
+        series: label -> ``labkit.metrics.throughput`` frame.
+        ax: axes to draw on (a new figure if None).
+        unit: "msgs_per_s" or "mb_per_s".
+    """
+    ax = _axes(ax)
+    for label, frame in series.items():
+        ax.plot(frame.t, frame[unit], label=label, drawstyle="steps-post")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("messages/s" if unit == "msgs_per_s" else "MB/s")
+    ax.set_title("Delivered throughput over time")
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax.figure
+
+
+def latency_percentiles(curves: dict[str, pd.DataFrame], ax=None,
+                        title: str = "Delivery latency by percentile"):
+    """Latency against percentile on a log-percentile axis (out to p99.9).
+
+    Args:
+        curves: label -> ``labkit.metrics.percentile_curve`` frame.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    for label, curve in curves.items():
+        ax.plot(curve.one_over_tail, curve.latency_ms, label=label)
+    ax.set_xscale("log")
+    ticks = [1, 2, 10, 100, 1000]
+    ax.set_xticks(ticks, ["p0", "p50", "p90", "p99", "p99.9"])
+    ax.set_xlim(1, curves and max(c.one_over_tail.max() for c in curves.values()) or 1000)
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax.figure
+
+
+def latency_cdf(latencies: dict[str, pd.Series], ax=None, title: str = "Delivery latency CDF"):
+    """Cumulative distribution of latencies (ms), one line per run.
+
+    Args:
+        latencies: label -> latencies in ms (NaN ignored).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    for label, values in latencies.items():
+        v = values.dropna().sort_values().to_numpy()
+        if len(v):
+            ax.plot(v, (1 + np.arange(len(v))) / len(v), label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of messages")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return ax.figure
+
+
+def partition_distribution(counts: pd.DataFrame, ax=None, title: str = "Messages per partition"):
+    """Bars of messages per partition, grouped by topic.
+
+    Args:
+        counts: ``labkit.metrics.partition_counts`` frame (topic, partition, messages).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    table = counts.pivot(index="partition", columns="topic", values="messages").fillna(0)
+    table.plot.bar(ax=ax, rot=0)
+    ax.set_ylabel("messages")
+    ax.set_title(title)
+    return ax.figure
+
+
+def partition_heatmap(table: pd.DataFrame, ax=None, title: str = "Share of messages per partition"):
+    """Heat map: one row per configuration, one column per partition, cells = share (%).
+
+    Args:
+        table: rows = configurations (index is the label), columns = partitions, values =
+            message counts.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    share = 100 * table.div(table.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
+    image = ax.imshow(share.values, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(share.shape[1]), [str(c) for c in share.columns])
+    ax.set_yticks(range(share.shape[0]), list(share.index))
+    ax.set_xlabel("partition")
+    ax.grid(False)
+    for (r, c), v in np.ndenumerate(share.values):
+        ax.text(c, r, f"{v:.0f}", ha="center", va="center", color="w", fontsize=7)
+    ax.figure.colorbar(image, ax=ax, label="% of messages")
+    ax.set_title(title)
+    return ax.figure
+
+
+def frontier(points: pd.DataFrame, x: str = "msgs_per_s", y: str = "p99_ms", label: str = "label",
+             ax=None, title: str = "Throughput vs p99 delivery latency"):
+    """Scatter of configurations by throughput and tail latency, the efficient ones joined.
+
+    A configuration is on the frontier when no other has both more throughput and lower
+    latency.
+
+    Args:
+        points: one row per configuration.
+        x: throughput column.
+        y: latency column (ms).
+        label: column with each point's name.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    ax.scatter(points[x], points[y], color="tab:blue")
+    for _, row in points.iterrows():
+        ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    best = metrics.pareto_front(points, x, y)
+    ax.plot(best[x], best[y], color="tab:red", lw=1, label="frontier")
+    ax.set_xlabel("delivered messages/s")
+    ax.set_ylabel("p99 delivery latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    return ax.figure
+
+
+def producer_dashboard(runs, warmup_s: float | None = None):
+    """Draw producer runs: throughput, latency by percentile, last run's partitions.
+
+    The batch path and the control panel both draw with this.
+
+    Args:
+        runs: ``labkit.producer.ProducerRun`` objects.
+        warmup_s: warm-up left out of the percentiles (None: ``metrics.default_warmup``).
+    """
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6), layout="constrained")
+    throughput_over_time({r.label: metrics.throughput(r.records) for r in runs}, ax=a)
+    latency_percentiles({r.label: metrics.percentile_curve(r.records, warmup_s=warmup_s)
+                         for r in runs if r.delivered}, ax=b)
+    partition_distribution(metrics.partition_counts(runs[-1].records), ax=c,
+                           title=f"Messages per partition ({runs[-1].label})")
+    for axis in (a, b):
+        axis.legend(fontsize=7, loc="best")
+    return fig
+
+
+def outcome_bars(table: pd.DataFrame, ax=None, title: str = "What became of each message"):
+    """Stacked bars of message outcomes per scenario.
+
+    Args:
+        table: rows = scenarios, columns = outcome counts (``metrics.outcomes`` keys).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    colors = {"delivered": "tab:green", "unreported_present": "tab:olive",
+              "unreported_missing": "tab:red", "dropped": "tab:orange", "failed": "black"}
+    cols = [c for c in colors if c in table.columns]
+    table[cols].plot.barh(stacked=True, ax=ax, color=[colors[c] for c in cols])
+    ax.set_xlabel("messages")
+    ax.invert_yaxis()
+    ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure

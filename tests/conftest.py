@@ -6,6 +6,9 @@ themselves).
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -13,17 +16,30 @@ from labkit.cluster import LocalCluster, labkit_jvms
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_jvm_left_behind(tmp_path_factory):
-    """Fail the session if a broker JVM started during it is still running at the end."""
-    before = set(labkit_jvms())
-    saved = {k: os.environ.pop(k, None) for k in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_CLIENT_CONFIG")}
-    os.environ["LABKIT_STATE_FILE"] = str(tmp_path_factory.mktemp("state") / "cluster.json")
+def no_jvm_left_behind():
+    """Fail the session if a broker JVM or data directory it created outlives it.
+
+    Every cluster of the session (in this process or in subprocesses) keeps its data in a
+    session temp dir, so what is left behind is told apart from other clusters on the machine.
+    """
+    session_tmp = tempfile.mkdtemp(prefix="labkit-tests-")
+    saved_tmp = tempfile.tempdir
+    tempfile.tempdir = session_tmp
+    saved = {k: os.environ.pop(k, None)
+             for k in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_CLIENT_CONFIG", "TMPDIR")}
+    os.environ["TMPDIR"] = session_tmp
+    os.environ["LABKIT_STATE_FILE"] = os.path.join(session_tmp, "cluster.json")
     yield
-    leftover = {pid: d for pid, d in labkit_jvms().items() if pid not in before}
+    leftover = {pid: d for pid, d in labkit_jvms().items() if d.startswith(session_tmp)}
+    dirs = sorted(p.name for p in Path(session_tmp).glob("labkit-kafka-*"))
+    tempfile.tempdir = saved_tmp
     for key, value in saved.items():
+        os.environ.pop(key, None)
         if value is not None:
             os.environ[key] = value
+    shutil.rmtree(session_tmp, ignore_errors=True)
     assert not leftover, f"broker JVMs left running after the tests: {leftover}"
+    assert not dirs, f"cluster data directories left behind: {dirs}"
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +52,7 @@ def cluster3(no_jvm_left_behind):
         yield cluster
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster1(no_jvm_left_behind):
     """A single-broker cluster, not recorded anywhere."""
     with LocalCluster(brokers=1) as cluster:

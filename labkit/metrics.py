@@ -1,0 +1,332 @@
+"""Numbers from recorded runs: throughput, latency percentiles, partition balance, stats.
+
+Pure functions of DataFrames (and librdkafka statistics dicts); nothing here talks to Kafka.
+Latency percentiles come from an HdrHistogram (1 µs to 10 min, 3 significant digits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hdrh.histogram import HdrHistogram
+from scipy import stats as scipy_stats
+
+PERCENTILES = (50.0, 95.0, 99.0, 99.9, 100.0)
+HIST_MAX_US = 600_000_000  # 10 minutes
+
+
+def default_warmup(records: pd.DataFrame, share: float = 0.1, cap_s: float = 1.0) -> float:
+    """The warm-up excluded from latency percentiles: 10% of the send span, at most 1 s.
+
+    The first messages pay for connection set-up and empty batches; leaving them out keeps
+    the percentiles about the steady state. Every function taking ``warmup_s=None`` uses this.
+    """
+    sent = records.t_send.dropna()
+    if sent.empty:
+        return 0.0
+    return float(min(cap_s, share * (sent.max() - sent.min())))
+
+
+def histogram(latencies_ms) -> HdrHistogram:
+    """Record latencies (ms) in an HdrHistogram of microseconds."""
+    hist = HdrHistogram(1, HIST_MAX_US, 3)
+    values = np.asarray(latencies_ms, dtype=float)
+    values = values[~np.isnan(values)]
+    micros = np.clip(np.rint(values * 1000), 1, HIST_MAX_US).astype(np.int64)
+    uniques, counts = np.unique(micros, return_counts=True)
+    for value, count in zip(uniques.tolist(), counts.tolist(), strict=True):
+        hist.record_value(value, count)
+    return hist
+
+
+def latency_percentiles(records: pd.DataFrame, column: str = "latency_ms",
+                        warmup_s: float | None = None,
+                        percentiles=PERCENTILES) -> pd.Series:
+    """Latency percentiles in ms of the delivered messages sent after the warm-up.
+
+    Args:
+        records: a run's records (``t_send`` and the latency ``column``).
+        column: which latency column.
+        warmup_s: seconds from the first send to leave out; None: ``default_warmup``.
+        percentiles: which percentiles (100 = max).
+
+    Returns:
+        A Series indexed "p50", "p95", ..., "max"; ``attrs`` holds ``warmup_s`` and
+        ``count`` (messages measured).
+    """
+    warmup = default_warmup(records) if warmup_s is None else warmup_s
+    start = records.t_send.min()
+    kept = records[(records.t_send >= start + warmup) & records[column].notna()]
+    hist = histogram(kept[column])
+    out = pd.Series(
+        {_pname(p): hist.get_value_at_percentile(p) / 1000 for p in percentiles}, dtype=float,
+    )
+    if kept.empty:
+        out[:] = np.nan
+    out.attrs.update(warmup_s=warmup, count=len(kept))
+    return out
+
+
+def _pname(p: float) -> str:
+    return "max" if p >= 100 else f"p{p:g}"
+
+
+def percentile_curve(records: pd.DataFrame, column: str = "latency_ms",
+                     warmup_s: float | None = None, nines: float = 3.0) -> pd.DataFrame:
+    """Latency at percentiles from p0 out to ``nines`` nines (p99.9 for 3), for plotting.
+
+    Returns:
+        Columns: percentile, latency_ms, one_over_tail (1 / (1 - percentile/100)), the
+        x position on a log-percentile axis.
+    """
+    warmup = default_warmup(records) if warmup_s is None else warmup_s
+    start = records.t_send.min()
+    kept = records[(records.t_send >= start + warmup) & records[column].notna()]
+    hist = histogram(kept[column])
+    tails = np.logspace(0, -nines, 60)  # 1 - q, from 100% down to 10^-nines
+    qs = 100 * (1 - tails)
+    lat = [hist.get_value_at_percentile(q) / 1000 for q in qs]
+    return pd.DataFrame({"percentile": qs, "latency_ms": lat, "one_over_tail": 1 / tails})
+
+
+def throughput(records: pd.DataFrame, bucket_s: float = 0.1, time_column: str = "t_delivered",
+               ) -> pd.DataFrame:
+    """Messages and megabytes per second, in buckets of ``bucket_s`` by ``time_column``.
+
+    Only delivered messages count (``error == ""``).
+
+    Returns:
+        Columns: t (bucket start, s), msgs_per_s, mb_per_s.
+    """
+    done = records[(records.error == "") & records[time_column].notna()]
+    if done.empty:
+        return pd.DataFrame({"t": [], "msgs_per_s": [], "mb_per_s": []})
+    bucket = np.floor(done[time_column] / bucket_s).astype(int)
+    grouped = done.groupby(bucket).agg(n=("msg_id", "size"), b=("size", "sum"))
+    grouped = grouped.reindex(range(bucket.min(), bucket.max() + 1), fill_value=0)
+    return pd.DataFrame({
+        "t": grouped.index * bucket_s,
+        "msgs_per_s": grouped.n.values / bucket_s,
+        "mb_per_s": grouped.b.values / bucket_s / 1e6,
+    })
+
+
+def partition_counts(records: pd.DataFrame) -> pd.DataFrame:
+    """Delivered messages per (topic, partition): columns topic, partition, messages."""
+    done = records[records.error == ""]
+    return (done.groupby(["topic", "partition"], observed=True).size()
+            .rename("messages").reset_index())
+
+
+def balance(counts, partitions: int | None = None) -> dict[str, float]:
+    """How evenly messages spread over partitions.
+
+    Args:
+        counts: messages per partition (a sequence, or a Series indexed by partition).
+        partitions: total partition count; partitions missing from ``counts`` count as 0.
+
+    Returns:
+        ``chi2_p``: chi-square goodness-of-fit p-value against a uniform spread (small:
+        not uniform); ``max_min_ratio``: busiest over quietest partition (inf if one got
+        nothing); ``empty``: partitions that got no message; ``cv``: coefficient of variation.
+    """
+    values = np.asarray(list(counts), dtype=float)
+    if partitions is not None and partitions > len(values):
+        values = np.concatenate([values, np.zeros(partitions - len(values))])
+    total = values.sum()
+    if total == 0 or len(values) < 2:
+        return {"chi2_p": float("nan"), "max_min_ratio": float("nan"), "empty": 0, "cv": 0.0}
+    p = float(scipy_stats.chisquare(values).pvalue)
+    low = values.min()
+    return {
+        "chi2_p": p,
+        "max_min_ratio": float(values.max() / low) if low > 0 else float("inf"),
+        "empty": int((values == 0).sum()),
+        "cv": float(values.std() / values.mean()),
+    }
+
+
+def keys_stick_to_partitions(records: pd.DataFrame) -> pd.DataFrame:
+    """For each (topic, key), how many distinct partitions its delivered messages went to.
+
+    Returns:
+        Columns topic, key, partitions, messages; a keyed partitioner gives 1 everywhere.
+    """
+    done = records[(records.error == "") & records.key.notna()]
+    return (done.groupby(["topic", "key"], observed=True)
+            .agg(partitions=("partition", "nunique"), messages=("msg_id", "size"))
+            .reset_index())
+
+
+def end_to_end(produced: pd.DataFrame, consumed: pd.DataFrame) -> pd.DataFrame:
+    """Join what was produced with what was consumed, by msg_id (one run).
+
+    Args:
+        produced: a ProducerRun's records (msg_id, t_send ...).
+        consumed: rows with msg_id, t_produced and t_consumed (wall-clock seconds), as from
+            ``labkit.consumer.read_topic`` or a consumer group.
+
+    Returns:
+        ``consumed`` rows with the producer's columns added and ``e2e_ms`` (consume time
+        minus the send time carried in the message).
+    """
+    out = consumed.merge(produced.drop(columns=["topic", "partition", "offset", "key"],
+                                       errors="ignore"), on="msg_id", how="left")
+    out["e2e_ms"] = (out.t_consumed - out.t_produced) * 1000
+    return out
+
+
+def _window_mean(samples: list[dict]) -> float:
+    """Mean over librdkafka window statistics (one per sample): total sum / total count."""
+    count = sum(w.get("cnt", 0) for w in samples)
+    return sum(w.get("sum", 0) for w in samples) / count if count else float("nan")
+
+
+def stats_summary(stats: list[dict]) -> pd.DataFrame:
+    """Summarise librdkafka statistics (``stats_cb`` JSON) over a whole run, per broker.
+
+    librdkafka's window statistics (rtt, int_latency, batch sizes) cover one interval each;
+    their means here are over every interval of the run. Counters come from the last sample.
+
+    Returns:
+        One row per broker: rtt_avg_ms, int_latency_avg_ms (time in the client's queue
+        before sending), tx_bytes, tx_requests. ``attrs['client']`` holds run-wide values:
+        wire_bytes (bytes sent to brokers), tx_msgs, batch_msgs_avg, batch_bytes_avg.
+    """
+    if not stats:
+        return pd.DataFrame()
+    last = stats[-1]
+    rows = []
+    for name, broker in last.get("brokers", {}).items():
+        if broker.get("nodeid", -1) < 0:
+            continue  # the bootstrap pseudo-broker
+        windows = [s["brokers"][name] for s in stats if name in s.get("brokers", {})]
+        rows.append({
+            "broker": broker["nodeid"],
+            "rtt_avg_ms": _window_mean([w.get("rtt", {}) for w in windows]) / 1000,
+            "int_latency_avg_ms": _window_mean([w.get("int_latency", {}) for w in windows]) / 1000,
+            "tx_bytes": broker.get("txbytes", 0), "tx_requests": broker.get("tx", 0),
+        })
+    table = pd.DataFrame(rows).set_index("broker").sort_index() if rows else pd.DataFrame()
+    topics = [t for s in stats for t in s.get("topics", {}).values()]
+    table.attrs["client"] = {
+        "wire_bytes": last.get("tx_bytes", 0), "tx_msgs": last.get("txmsgs", 0),
+        "batch_msgs_avg": _window_mean([t.get("batchcnt", {}) for t in topics]),
+        "batch_bytes_avg": _window_mean([t.get("batchsize", {}) for t in topics]),
+    }
+    return table
+
+
+def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Rows not dominated by another row with higher ``x`` and lower ``y``, sorted by ``x``."""
+    ordered = points.sort_values([x, y], ascending=[False, True])
+    keep, best_y = [], np.inf
+    for idx, row in ordered.iterrows():
+        if row[y] < best_y:
+            keep.append(idx)
+            best_y = row[y]
+    return points.loc[keep].sort_values(x)
+
+
+def summary(runs, warmup_s: float | None = None) -> pd.DataFrame:
+    """One row per producer run: totals, throughput and delivery-latency percentiles.
+
+    Args:
+        runs: ``labkit.producer.ProducerRun`` objects.
+        warmup_s: warm-up left out of the percentiles (None: ``default_warmup`` per run).
+
+    Returns:
+        Indexed by label. Columns: sent, delivered, failed, unreported, buffer_errors,
+        msgs_per_s, mb_per_s, p50_ms, p95_ms, p99_ms, p99.9_ms, max_ms, warmup_s.
+    """
+    rows = []
+    for run in runs:
+        pct = latency_percentiles(run.records, warmup_s=warmup_s)
+        delivered_bytes = run.records.loc[run.records.error == "", "size"].sum()
+        rows.append({
+            "label": run.label, "sent": run.sent, "delivered": run.delivered,
+            "failed": run.failed, "unreported": run.unreported,
+            "buffer_errors": run.buffer_errors,
+            "msgs_per_s": run.throughput,
+            "mb_per_s": delivered_bytes / run.wall_s / 1e6 if run.wall_s else 0.0,
+            **{f"{name}_ms": value for name, value in pct.items()},
+            "warmup_s": pct.attrs["warmup_s"],
+        })
+    return pd.DataFrame(rows).set_index("label")
+
+
+def outcomes(run, found: pd.DataFrame) -> dict[str, int]:
+    """What became of a run's messages, given what a fresh reader found in the topic.
+
+    Args:
+        run: a ``labkit.producer.ProducerRun``.
+        found: ``labkit.consumer.read_topic`` rows (any runs; filtered by ``run.run_id``).
+
+    Returns:
+        delivered (report said delivered), failed (report said failed), dropped (never
+        accepted: BufferError), unreported_present (no report, but in the topic),
+        unreported_missing (no report and not in the topic), present (in the topic at all).
+    """
+    rec = run.records
+    ids = set(found.loc[found.run_id == run.run_id, "msg_id"])
+    unreported = rec.msg_id[rec.error == "unreported"]
+    in_topic = unreported.isin(ids)
+    return {
+        "delivered": int((rec.error == "").sum()),
+        "failed": int((~rec.error.isin(["", "unreported", "BufferError"])).sum()),
+        "dropped": int((rec.error == "BufferError").sum()),
+        "unreported_present": int(in_topic.sum()),
+        "unreported_missing": int((~in_topic).sum()),
+        "present": len(ids),
+    }
+
+
+def partition_table(runs, topic: str | None = None) -> pd.DataFrame:
+    """Delivered messages per partition, one row per run (index: label), for a heat map.
+
+    Args:
+        runs: ``labkit.producer.ProducerRun`` objects.
+        topic: count only this topic (default: all topics together).
+    """
+    rows = {}
+    for run in runs:
+        done = run.records[run.records.error == ""]
+        if topic is not None:
+            done = done[done.topic == topic]
+        rows[run.label] = done.partition.value_counts()
+    return pd.DataFrame(rows).T.fillna(0).astype(int).sort_index(axis=1)
+
+
+def balance_table(runs, partitions: int) -> pd.DataFrame:
+    """How each run spread over ``partitions`` partitions, one row per run (index: label).
+
+    Columns: the ``balance`` statistics, partitions_used and busiest_share (the busiest
+    partition's fraction of the messages).
+    """
+    table = partition_table(runs).reindex(columns=range(partitions), fill_value=0)
+    rows = {}
+    for label, counts in table.iterrows():
+        total = counts.sum()
+        rows[label] = {**balance(counts.values), "partitions_used": int((counts > 0).sum()),
+                       "busiest_share": float(counts.max() / total) if total else float("nan")}
+    return pd.DataFrame(rows).T
+
+
+def wire_table(runs) -> pd.DataFrame:
+    """What went over the network per run, from librdkafka's statistics (index: label).
+
+    Needs runs made with ``stats_interval_ms``. Columns: wire_bytes_per_msg (bytes sent to
+    brokers, requests and framing included, per delivered message), value_bytes_per_msg,
+    batch_msgs_avg (messages per batch), batch_bytes_avg.
+    """
+    rows = {}
+    for run in runs:
+        client = stats_summary(run.stats).attrs.get("client", {}) if run.stats else {}
+        delivered = max(run.delivered, 1)
+        rows[run.label] = {
+            "wire_bytes_per_msg": client.get("wire_bytes", np.nan) / delivered,
+            "value_bytes_per_msg": float(run.records.loc[run.records.error == "", "size"].mean()),
+            "batch_msgs_avg": client.get("batch_msgs_avg", np.nan),
+            "batch_bytes_avg": client.get("batch_bytes_avg", np.nan),
+        }
+    return pd.DataFrame(rows).T

@@ -1,0 +1,496 @@
+"""The instrumented producer: send a workload, record what happened to every message.
+
+``run_producer()`` validates a librdkafka producer config and a workload, sends the workload
+to one or more topics, and returns a ``ProducerRun`` whose ``records`` DataFrame has one row
+per message. Every message carries two headers so readers elsewhere can match it:
+
+- ``lab.id``: ``b"<run_id>:<msg_id>"``
+- ``lab.ts``: send time, wall clock, nanoseconds since the epoch, 8 bytes big-endian
+
+``records`` columns:
+
+========== =================================================================================
+msg_id     int, 0.. in send order (unique within the run; ``run.run_id`` makes it global)
+topic      str (categorical)
+key        str or None (categorical)
+size       int, value bytes
+partition  int, -1 until a delivery report says where it went
+offset     int, -1 unless delivered (and always with acks=0: no answer, no offset)
+t_send     float, seconds since the run started, when ``produce()`` accepted the message
+t_delivered float, seconds since the run started, when its delivery report was served
+           (NaN: no report)
+latency_ms float, delivery latency in ms as librdkafka reports it (``Message.latency()``):
+           from ``produce()`` until the delivery report is handed to the callback, so it
+           includes any wait for ``poll()``/``flush()`` (NaN: no report)
+error      str, "" if delivered, else the error name (e.g. ``_MSG_TIMED_OUT``);
+           ``"BufferError"`` for a message dropped because the local queue was full,
+           ``"unreported"`` for one whose delivery report never came
+========== =================================================================================
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import struct
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from confluent_kafka import KafkaException, Producer
+
+from labkit.cluster import LAB_TOPICS, Cluster, client_log
+
+KEY_SCHEMES = ("none", "uniform", "zipf", "sequential")
+PAYLOADS = ("json", "random")
+POLL_POLICIES = ("every", "never")  # or a positive int N: poll(0) after every N produces
+ON_FULL = ("wait", "drop")
+
+# Producer settings the lab turns, with what librdkafka allows; anything else is checked by
+# librdkafka itself when the producer is created.
+CHOICES: dict[str, tuple] = {
+    "acks": ("0", "1", "all", "-1"),
+    "compression.type": ("none", "gzip", "snappy", "lz4", "zstd"),
+    "compression.codec": ("none", "gzip", "snappy", "lz4", "zstd"),
+    "partitioner": ("random", "consistent", "consistent_random", "murmur2", "murmur2_random",
+                    "fnv1a", "fnv1a_random"),
+    "enable.idempotence": ("true", "false"),
+}
+RANGES: dict[str, tuple[int, int]] = {
+    "linger.ms": (0, 900_000),
+    "queue.buffering.max.ms": (0, 900_000),
+    "batch.size": (1, 2_147_483_647),
+    "batch.num.messages": (1, 1_000_000),
+    "queue.buffering.max.messages": (0, 2_147_483_647),
+    "queue.buffering.max.kbytes": (1, 2_147_483_647),
+    "message.timeout.ms": (0, 2_147_483_647),
+    "delivery.timeout.ms": (0, 2_147_483_647),
+    "request.timeout.ms": (1, 900_000),
+    "retries": (0, 2_147_483_647),
+    "max.in.flight.requests.per.connection": (1, 1_000_000),
+    "compression.level": (-1, 12),
+}
+RESERVED = ("on_delivery", "stats_cb", "error_cb", "logger")
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, str]:
+    """Check a producer config and return it with every value as librdkafka's string form.
+
+    Raises:
+        ValueError: one sentence naming the key, the value and what is allowed.
+    """
+    checked = {}
+    for key, value in config.items():
+        if key in RESERVED:
+            raise ValueError(f"producer config key {key!r} is set by labkit; leave it out")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if key in CHOICES and text not in CHOICES[key]:
+            raise ValueError(
+                f"producer config {key}={value!r} is not allowed; use one of "
+                f"{', '.join(CHOICES[key])}"
+            )
+        if key in RANGES:
+            low, high = RANGES[key]
+            try:
+                number = int(text)
+            except ValueError:
+                number = None
+            if number is None or not low <= number <= high:
+                raise ValueError(
+                    f"producer config {key}={value!r} is not allowed; use an integer from "
+                    f"{low} to {high}"
+                )
+        checked[key] = text
+    return checked
+
+
+@dataclass
+class ProducerRun:
+    """What one producer run did.
+
+    Attributes:
+        label: a name for plots and tables.
+        run_id: unique id carried in every message's ``lab.id`` header.
+        config: the producer config used (without bootstrap and security settings).
+        workload: the workload parameters.
+        records: one row per message (see the module docstring).
+        sent: messages ``produce()`` accepted.
+        delivered: messages with a successful delivery report.
+        failed: messages with an error delivery report.
+        unreported: accepted messages whose delivery report never came.
+        buffer_errors: ``BufferError`` (local queue full) raised by ``produce()``.
+        dropped: messages given up after a ``BufferError`` (``on_full="drop"``).
+        wall_s: seconds from the first ``produce()`` until flush returned (or the producer
+            was dropped).
+        stats: parsed librdkafka statistics, one dict per ``statistics.interval.ms``.
+    """
+
+    label: str
+    run_id: str
+    config: dict[str, str]
+    workload: dict[str, Any]
+    records: pd.DataFrame
+    sent: int
+    delivered: int
+    failed: int
+    unreported: int
+    buffer_errors: int
+    dropped: int
+    wall_s: float
+    stats: list[dict] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        """Delivered messages per second over the whole run."""
+        return self.delivered / self.wall_s if self.wall_s else 0.0
+
+    def totals(self) -> dict[str, Any]:
+        """The run's totals as a flat dict (one row of a comparison table)."""
+        return {
+            "label": self.label, "sent": self.sent, "delivered": self.delivered,
+            "failed": self.failed, "unreported": self.unreported,
+            "buffer_errors": self.buffer_errors, "dropped": self.dropped,
+            "wall_s": round(self.wall_s, 3), "msgs_per_s": round(self.throughput),
+        }
+
+
+def _check_workload(messages, duration, rate, size, keys, key_count, poll, on_full, topics,
+                    payload) -> None:
+    if (messages is None) == (duration is None):
+        raise ValueError("give exactly one of messages= (a count) or duration= (seconds), "
+                         f"got messages={messages!r}, duration={duration!r}")
+    if messages is not None and (not isinstance(messages, int) or messages < 1):
+        raise ValueError(f"messages={messages!r} must be a positive integer")
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration={duration!r} must be a positive number of seconds")
+    if rate is not None and not rate > 0:
+        raise ValueError(f"rate={rate!r} must be a positive msg/s, or None for unlimited")
+    if not isinstance(size, int) or not 0 <= size <= 1_000_000:
+        raise ValueError(f"size={size!r} must be an integer from 0 to 1000000 bytes")
+    if keys not in KEY_SCHEMES:
+        raise ValueError(f"keys={keys!r} is not a key scheme; use one of {', '.join(KEY_SCHEMES)}")
+    if not isinstance(key_count, int) or key_count < 1:
+        raise ValueError(f"key_count={key_count!r} must be a positive integer")
+    if not (poll in POLL_POLICIES or (isinstance(poll, int) and poll >= 1)):
+        raise ValueError(f"poll={poll!r} must be 'every', 'never' or a positive integer N")
+    if on_full not in ON_FULL:
+        raise ValueError(f"on_full={on_full!r} must be one of {', '.join(ON_FULL)}")
+    if payload not in PAYLOADS:
+        raise ValueError(f"payload={payload!r} must be one of {', '.join(PAYLOADS)}")
+    if not topics or not all(isinstance(t, str) and t for t in topics):
+        raise ValueError(f"topics={topics!r} must be a non-empty list of topic names")
+
+
+def make_keys(scheme: str, count: int, key_count: int = 100, zipf_s: float = 1.2,
+              seed: int = 0) -> list[bytes | None] | None:
+    """Return one key per message for a key scheme (None for null keys).
+
+    Args:
+        scheme: "none" (null keys), "uniform" (uniform over ``key_count`` keys), "zipf"
+            (``key_count`` keys, key k drawn with probability proportional to 1/k^zipf_s),
+            "sequential" (key i for message i: every key distinct).
+        count: number of messages.
+        key_count: distinct keys for "uniform" and "zipf".
+        zipf_s: skew exponent for "zipf".
+        seed: random seed (runs are reproducible).
+    """
+    if scheme == "none":
+        return None
+    rng = np.random.default_rng(seed)
+    names = [f"key-{k}".encode() for k in range(key_count)]
+    if scheme == "uniform":
+        return [names[k] for k in rng.integers(0, key_count, count)]
+    if scheme == "zipf":
+        weights = 1.0 / np.arange(1, key_count + 1) ** zipf_s
+        return [names[k] for k in rng.choice(key_count, count, p=weights / weights.sum())]
+    return [f"key-{i}".encode() for i in range(count)]
+
+
+def make_payloads(size: int, kind: str = "json", pool: int = 1024, seed: int = 0) -> list[bytes]:
+    """Return a pool of message values of exactly ``size`` bytes.
+
+    "json" values look like application events (they compress as real ones do); "random"
+    values do not compress at all.
+    """
+    rng = np.random.default_rng(seed)
+    if kind == "random":
+        return [rng.bytes(size) for _ in range(pool)]
+    kinds = ["page_view", "click", "add_to_cart", "checkout", "search"]
+    values = []
+    for i in range(pool):
+        event = {"event": kinds[i % len(kinds)], "user": f"user-{rng.integers(10_000)}",
+                 "session": uuid.UUID(int=int(rng.integers(2**63))).hex[:16],
+                 "page": f"/products/{rng.integers(500)}",
+                 "amount": round(float(rng.random()) * 100, 2)}
+        text = json.dumps(event, separators=(",", ":")).encode()
+        values.append((text + b" " * size)[:size])
+    return values
+
+
+class _Deliveries:
+    """The delivery-report side of a run: callbacks that only keep the report.
+
+    Reading the report's fields is left until after the run, so the callback costs as little
+    as possible while the producer is measured. (A delivery report carries no headers, so
+    each message gets its own small callback that knows its msg_id.)
+    """
+
+    def __init__(self):
+        self.reports: list[tuple] = []  # (msg_id, Message, perf_counter when served)
+
+    def callback(self, i: int) -> Callable:
+        append, perf = self.reports.append, time.perf_counter
+
+        def on_delivery(err, msg):
+            append((i, msg, perf()))
+        return on_delivery
+
+
+def run_producer(
+    cluster: Cluster,
+    config: dict[str, Any] | None = None,
+    *,
+    messages: int | None = None,
+    duration: float | None = None,
+    rate: float | None = None,
+    size: int = 100,
+    keys: str = "none",
+    key_count: int = 100,
+    zipf_s: float = 1.2,
+    payload: str = "json",
+    poll: str | int = "every",
+    flush: bool = True,
+    flush_timeout: float = 60,
+    on_full: str = "wait",
+    topics: list[str] | tuple[str, ...] = LAB_TOPICS,
+    stats_interval_ms: int | None = None,
+    label: str | None = None,
+    progress: bool = False,
+    seed: int = 0,
+) -> ProducerRun:
+    """Send a workload and record every message's fate.
+
+    Messages go to ``topics`` in turn (message i to ``topics[i % len(topics)]``).
+
+    Args:
+        cluster: where to send (``labkit.connect()``).
+        config: librdkafka producer settings, e.g. ``{"acks": "all", "linger.ms": 5}``.
+        messages: how many messages to send (or give ``duration`` instead).
+        duration: seconds to keep sending (with ``messages=None``).
+        rate: target msg/s; None sends as fast as the client accepts.
+        size: value size in bytes.
+        keys: key scheme: "none", "uniform", "zipf" or "sequential" (see ``make_keys``).
+        key_count: distinct keys for "uniform" and "zipf".
+        zipf_s: skew exponent for "zipf".
+        payload: "json" (compressible, event-like) or "random" (incompressible) values.
+        poll: "every" (``poll(0)`` after each produce), N (after every N), or "never"
+            (delivery reports are served only by the final flush).
+        flush: flush at the end (True) or drop the producer without flushing (False).
+        flush_timeout: seconds the final flush may take.
+        on_full: on ``BufferError`` (local queue full), "wait" (serve delivery reports for
+            up to 0.1 s, retry the message) or "drop" (give the message up).
+        topics: topics to write.
+        stats_interval_ms: collect librdkafka statistics at this interval (None: off).
+        label: name for plots; default derived from the config.
+        progress: show a progress bar.
+        seed: seed for keys and payloads.
+
+    Returns:
+        The run's ``ProducerRun``.
+
+    Raises:
+        ValueError: a bad config key or value, or a bad workload argument.
+    """
+    _check_workload(messages, duration, rate, size, keys, key_count, poll, on_full, topics,
+                    payload)
+    settings = validate_config(dict(config or {}))
+    run_id = uuid.uuid4().hex[:12]
+    stats: list[dict] = []
+    client = cluster.client_config(**settings, logger=client_log)
+    if stats_interval_ms:
+        client["statistics.interval.ms"] = int(stats_interval_ms)
+        client["stats_cb"] = lambda text: stats.append(json.loads(text))
+    try:
+        producer = Producer(client)
+    except KafkaException as exc:
+        raise ValueError(f"producer config refused by librdkafka: {exc.args[0].str()}") from None
+
+    capacity = messages or 1_000_000
+    key_list = make_keys(keys, min(capacity, 1_000_000), key_count, zipf_s, seed)
+    values = make_payloads(size, payload, seed=seed)
+    topic_list = list(topics)
+    deliveries = _Deliveries()
+    callback = deliveries.callback
+    t_send_ns: list[int] = [0] * capacity  # wall clock, as in the lab.ts header
+    dropped_ids: list[int] = []
+    id_prefix = f"{run_id}:".encode()
+    pack = struct.Struct(">q").pack
+    poll_every = 1 if poll == "every" else (0 if poll == "never" else int(poll))
+    n_topics, n_keys = len(topic_list), len(key_list) if key_list else 0
+    buffer_errors = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=messages, unit="msg", desc=label or "producing", leave=False)
+
+    perf, time_ns, produce = time.perf_counter, time.time_ns, producer.produce
+    # The run keeps every delivery report until it ends; without this, Python's cyclic GC
+    # would rescan that growing heap again and again and become the bottleneck.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        wall0 = time_ns()
+        t0 = perf()
+        end = t0 + duration if duration else None
+        i = 0
+        while (i < messages) if messages else (perf() < end):
+            if i >= len(t_send_ns):
+                t_send_ns.extend([0] * len(t_send_ns))
+            if rate:
+                slot = t0 + i / rate
+                if end is not None and slot >= end:
+                    break
+                # Wait for the send slot, serving delivery reports meanwhile unless the
+                # policy is never to poll (poll() may return early: check again).
+                while (ahead := slot - perf()) > 0.001:
+                    producer.poll(ahead) if poll_every else time.sleep(ahead)
+            key = key_list[i % n_keys] if n_keys else None
+            while True:
+                ns = time_ns()
+                try:
+                    produce(topic_list[i % n_topics], values[i & 1023], key,
+                            on_delivery=callback(i),
+                            headers=[("lab.id", id_prefix + b"%d" % i), ("lab.ts", pack(ns))])
+                    t_send_ns[i] = ns
+                    break
+                except BufferError:
+                    buffer_errors += 1
+                    if on_full == "drop":
+                        dropped_ids.append(i)
+                        break
+                    producer.poll(0.1)
+            i += 1
+            if poll_every and i % poll_every == 0:
+                producer.poll(0)
+            if bar is not None and i % 1000 == 0:
+                bar.update(1000)
+        if flush:
+            producer.flush(flush_timeout)
+        else:
+            # Dropping the producer: librdkafka purges what it has not sent, and the delivery
+            # reports still queued are never served.
+            del producer, produce
+        wall = perf() - t0
+        if flush and stats_interval_ms:
+            # One more statistics sample, so the last one covers the whole run.
+            count = len(stats)
+            deadline = perf() + 3 * stats_interval_ms / 1000
+            while len(stats) == count and perf() < deadline:
+                producer.poll(stats_interval_ms / 1000)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if bar is not None:
+        bar.close()
+
+    rows = _records(i, t_send_ns, wall0, t0, deliveries, dropped_ids, topic_list, key_list,
+                    size)
+    errors = rows.error
+    return ProducerRun(
+        label=label or describe(settings), run_id=run_id, config=settings,
+        workload=dict(messages=messages, duration=duration, rate=rate, size=size, keys=keys,
+                      key_count=key_count, zipf_s=zipf_s, payload=payload, poll=poll,
+                      flush=flush, on_full=on_full, topics=topic_list),
+        records=rows, sent=i - len(dropped_ids), delivered=int((errors == "").sum()),
+        failed=int((~errors.isin(["", "BufferError", "unreported"])).sum()),
+        unreported=int((errors == "unreported").sum()), buffer_errors=buffer_errors,
+        dropped=len(dropped_ids), wall_s=wall, stats=stats,
+    )
+
+
+def _records(n: int, t_send_ns: list[int], wall0: int, t0: float, deliveries: _Deliveries,
+             dropped_ids: list[int], topics: list[str], key_list, size: int) -> pd.DataFrame:
+    """Assemble the per-message table from the send times and the delivery reports."""
+    partition = np.full(n, -1, dtype=np.int32)
+    offset = np.full(n, -1, dtype=np.int64)
+    t_done = np.full(n, np.nan)
+    latency = np.full(n, np.nan)
+    errors = np.full(n, "unreported", dtype=object)
+    for i, msg, served in deliveries.reports:
+        err = msg.error()
+        partition[i] = msg.partition()
+        t_done[i] = served - t0
+        if err is None:
+            where = msg.offset()  # None with acks=0: the broker never says where it went
+            offset[i] = -1 if where is None or where < 0 else where
+            errors[i] = ""
+        else:
+            errors[i] = err.name()
+        # librdkafka's own measure, taken when the report was served to the callback.
+        latency[i] = msg.latency() * 1000
+    errors[dropped_ids] = "BufferError"
+    t_send = (np.asarray(t_send_ns[:n], dtype=np.int64) - wall0) / 1e9
+    t_send[dropped_ids] = np.nan
+    keys = None if key_list is None else [key_list[i % len(key_list)].decode() for i in range(n)]
+    ids = np.arange(n)
+    return pd.DataFrame({
+        "msg_id": ids,
+        "topic": pd.Categorical.from_codes(ids % len(topics), topics),
+        "key": pd.Categorical(keys) if keys is not None else pd.Categorical([None] * n),
+        "size": np.full(n, size),
+        "partition": partition,
+        "offset": offset,
+        "t_send": t_send,
+        "t_delivered": t_done,
+        "latency_ms": latency,
+        "error": errors,
+    })
+
+
+def describe(config: dict[str, str]) -> str:
+    """A short label for a config, e.g. ``"acks=all linger.ms=5"`` (``"defaults"`` if empty)."""
+    return " ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
+
+
+def parse_headers(headers) -> tuple[str, int, int]:
+    """Decode a lab message's headers into (run_id, msg_id, send time in ns since the epoch).
+
+    Raises:
+        ValueError: the message was not sent by ``run_producer``.
+    """
+    found = dict(headers or [])
+    try:
+        run_id, msg_id = found["lab.id"].decode().split(":")
+        (sent_ns,) = struct.unpack(">q", found["lab.ts"])
+    except (KeyError, ValueError, struct.error):
+        raise ValueError(f"not a lab message (headers: {headers!r})") from None
+    return run_id, int(msg_id), sent_ns
+
+
+
+def compare(cluster: Cluster, configs: dict[str, dict[str, Any]], progress: bool = False,
+            **workload: Any) -> list[ProducerRun]:
+    """Run the same workload once per config, one after another.
+
+    Every config is validated before the first run starts.
+
+    Args:
+        cluster: where to produce.
+        configs: label -> producer config.
+        progress: show a progress bar over the configs.
+        **workload: ``run_producer`` keyword arguments shared by every run.
+
+    Returns:
+        One ProducerRun per config, in order, labelled with its key.
+    """
+    for config in configs.values():
+        validate_config(config)
+    items = list(configs.items())
+    if progress:
+        from tqdm.auto import tqdm
+        items = tqdm(items, desc="configs", unit="run", leave=False)
+    return [run_producer(cluster, config, label=label, **workload) for label, config in items]

@@ -1,0 +1,84 @@
+"""Metrics on hand-made records: no broker."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labkit import metrics
+
+
+def records(latencies, t_send=None, errors=None, partitions=None, size=100):
+    n = len(latencies)
+    t_send = np.arange(n) * 0.01 if t_send is None else np.asarray(t_send)
+    lat = np.asarray(latencies, dtype=float)
+    return pd.DataFrame({
+        "msg_id": np.arange(n), "topic": "t", "key": None, "size": size,
+        "partition": partitions if partitions is not None else np.zeros(n, dtype=int),
+        "offset": np.arange(n), "t_send": t_send, "t_delivered": t_send + lat / 1000,
+        "latency_ms": lat, "error": errors if errors is not None else [""] * n,
+    })
+
+
+def test_latency_percentiles_skip_the_warmup():
+    lat = [1000.0] * 10 + [1.0] * 980 + [5.0] * 10  # a slow start, then steady
+    pct = metrics.latency_percentiles(records(lat), warmup_s=0.1)
+    assert pct.attrs == {"warmup_s": 0.1, "count": 990}
+    assert pct["p50"] == pytest.approx(1.0, rel=0.01)
+    assert pct["p99.9"] == pytest.approx(5.0, rel=0.01)
+    assert pct["max"] == pytest.approx(5.0, rel=0.01)
+    everything = metrics.latency_percentiles(records(lat), warmup_s=0)
+    assert everything["max"] == pytest.approx(1000, rel=0.01)
+
+
+def test_default_warmup_is_a_tenth_capped_at_a_second():
+    assert metrics.default_warmup(records([1.0] * 101)) == pytest.approx(0.1)
+    assert metrics.default_warmup(records([1.0] * 10_001)) == 1.0
+
+
+def test_throughput_buckets_count_only_delivered():
+    rec = records([0.0] * 4, t_send=[0.0, 0.05, 0.15, 0.16], errors=["", "", "", "_MSG_TIMED_OUT"])
+    tp = metrics.throughput(rec, bucket_s=0.1)
+    assert list(tp.msgs_per_s) == [20.0, 10.0]
+    assert list(tp.mb_per_s) == pytest.approx([2000 / 1e6, 1000 / 1e6])
+
+
+def test_balance_of_even_and_skewed_spreads():
+    even = metrics.balance([1000, 1010, 990, 1000])
+    skewed = metrics.balance([4000, 10, 10, 10])
+    assert even["chi2_p"] > 0.5 and even["max_min_ratio"] < 1.03
+    assert skewed["chi2_p"] < 1e-6 and skewed["max_min_ratio"] == 400
+    assert metrics.balance([5, 5], partitions=3)["empty"] == 1
+
+
+def test_pareto_front_keeps_undominated_points():
+    points = pd.DataFrame({"x": [10, 20, 30, 15], "y": [1.0, 2.0, 5.0, 3.0]})
+    assert list(metrics.pareto_front(points, "x", "y").index) == [0, 1, 2]
+
+
+def test_outcomes_split_unreported_into_present_and_missing():
+    rec = records([1.0, 1.0, np.nan, np.nan, np.nan],
+                  errors=["", "_MSG_TIMED_OUT", "unreported", "unreported", "BufferError"])
+
+    class Run:
+        run_id = "r1"
+        records = rec
+
+    found = pd.DataFrame({"run_id": ["r1", "r1", "other"], "msg_id": [0, 2, 3]})
+    assert metrics.outcomes(Run, found) == {
+        "delivered": 1, "failed": 1, "dropped": 1, "unreported_present": 1,
+        "unreported_missing": 1, "present": 2}
+
+
+def test_stats_summary_averages_windows_over_the_run():
+    sample = {"tx_bytes": 500, "txmsgs": 10, "brokers": {
+        "b1": {"nodeid": 1, "rtt": {"sum": 4000, "cnt": 2}, "int_latency": {"sum": 0, "cnt": 0},
+               "txbytes": 500, "tx": 3},
+        "boot": {"nodeid": -1}},
+        "topics": {"t": {"batchcnt": {"sum": 10, "cnt": 2}, "batchsize": {"sum": 800, "cnt": 2}}}}
+    later = {**sample, "tx_bytes": 900, "topics": {"t": {"batchcnt": {"sum": 20, "cnt": 2},
+                                                          "batchsize": {"sum": 0, "cnt": 0}}}}
+    table = metrics.stats_summary([sample, later])
+    assert list(table.index) == [1] and table.loc[1, "rtt_avg_ms"] == 2.0
+    client = table.attrs["client"]
+    assert client["wire_bytes"] == 900 and client["batch_msgs_avg"] == 7.5
+    assert client["batch_bytes_avg"] == 400
