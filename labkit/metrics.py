@@ -330,3 +330,86 @@ def wire_table(runs) -> pd.DataFrame:
             "batch_bytes_avg": client.get("batch_bytes_avg", np.nan),
         }
     return pd.DataFrame(rows).T
+
+
+# -- consumer groups ------------------------------------------------------------------------
+
+
+def ownership(events: pd.DataFrame, end: float | None = None) -> pd.DataFrame:
+    """Who owned which partition when, from a ConsumerGroup's events.
+
+    An ownership starts at an assign and ends at the member's revoke, lost, crash or leave
+    (or at ``end``, default the last event, if still open).
+
+    Returns:
+        Columns partition, member, start, end, ended_by (revoke / lost / crash / leave /
+        open), sorted by partition and start.
+    """
+    open_: dict[tuple[str, str], float] = {}
+    rows = []
+    end = float(events.t.max()) if end is None and len(events) else (end or 0.0)
+    for ev in events.itertuples(index=False):
+        if ev.kind == "assign":
+            for part in ev.partitions:
+                open_.setdefault((part, ev.member), ev.t)
+        elif ev.kind in ("revoke", "lost", "crash", "leave"):
+            closing = [k for k in open_ if k[1] == ev.member
+                       and (ev.kind in ("crash", "leave") or k[0] in ev.partitions)]
+            for key in closing:
+                rows.append((key[0], key[1], open_.pop(key), ev.t, ev.kind))
+    rows += [(p, m, start, end, "open") for (p, m), start in open_.items()]
+    return (pd.DataFrame(rows, columns=["partition", "member", "start", "end", "ended_by"])
+            .sort_values(["partition", "start"], ignore_index=True))
+
+
+def ownership_gaps(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Stretches during which a partition had no consuming owner, from ``ownership``.
+
+    Returns:
+        Columns partition, start, end, gap_s, cause (how the previous ownership ended),
+        from_member, to_member.
+    """
+    rows = []
+    for part, owned in intervals.groupby("partition"):
+        owned = owned.sort_values("start")
+        for prev, nxt in zip(owned.iloc[:-1].itertuples(), owned.iloc[1:].itertuples(),
+                             strict=True):
+            if nxt.start >= prev.end:
+                rows.append((part, prev.end, nxt.start, nxt.start - prev.end, prev.ended_by,
+                             prev.member, nxt.member))
+    return pd.DataFrame(rows, columns=["partition", "start", "end", "gap_s", "cause",
+                                       "from_member", "to_member"])
+
+
+def member_throughput(messages: pd.DataFrame, bucket_s: float = 1.0) -> pd.DataFrame:
+    """Messages processed per second by each member (columns) per bucket of ``t`` (index)."""
+    if messages.empty:
+        return pd.DataFrame()
+    bucket = (messages.t // bucket_s) * bucket_s
+    table = messages.groupby([bucket, "member"]).size().unstack(fill_value=0) / bucket_s
+    full = np.arange(table.index.min(), table.index.max() + bucket_s / 2, bucket_s)
+    return table.reindex(np.round(full, 6), fill_value=0)
+
+
+def assignment_table(assignment: dict[str, list[str]]) -> pd.DataFrame:
+    """A member -> partitions mapping as a table: member, partitions (count), owned (list)."""
+    return pd.DataFrame([{"member": m, "partitions": len(p), "owned": ", ".join(p)}
+                         for m, p in sorted(assignment.items())]).set_index("member")
+
+
+def delivery_counts(messages: pd.DataFrame, produced_ids) -> dict[str, int]:
+    """Duplicates and losses of one run's messages in what a group processed.
+
+    Args:
+        messages: ``ConsumerGroup.messages()`` (any runs).
+        produced_ids: the msg_ids the producer had acknowledged.
+
+    Returns:
+        processed (rows), unique, duplicates (rows beyond the first per msg_id), lost
+        (acknowledged but never processed).
+    """
+    ids = pd.Index(produced_ids)
+    seen = messages[messages.msg_id.isin(ids)].msg_id
+    return {"processed": len(seen), "unique": int(seen.nunique()),
+            "duplicates": int(len(seen) - seen.nunique()),
+            "lost": int((~ids.isin(seen)).sum())}

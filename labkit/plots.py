@@ -262,3 +262,75 @@ def outcome_bars(table: pd.DataFrame, ax=None, title: str = "What became of each
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure
+
+
+def rebalance_timeline(intervals: pd.DataFrame, events: pd.DataFrame | None = None, ax=None,
+                       title: str = "Who consumed which partition, when"):
+    """One row per partition, a bar per ownership coloured by member; gaps stay blank.
+
+    Args:
+        intervals: ``metrics.ownership`` frame.
+        events: group events; crash, join, leave and pause are marked with lines.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    partitions = sorted(intervals.partition.unique())
+    ax = _axes(ax)
+    if ax.figure.get_figheight() < 0.3 * len(partitions):
+        ax.figure.set_figheight(max(3.6, 0.3 * len(partitions)))
+    members = sorted(intervals.member.unique(), key=lambda m: (len(m), m))
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(members)}
+    for row, part in enumerate(partitions):
+        owned = intervals[intervals.partition == part]
+        ax.broken_barh(list(zip(owned.start, owned.end - owned.start, strict=True)),
+                       (row - 0.4, 0.8), facecolors=[colors[m] for m in owned.member])
+    if events is not None:
+        marks = {"crash": "tab:red", "join": "tab:green", "leave": "tab:gray",
+                 "pause": "tab:orange"}
+        for ev in events[events.kind.isin(list(marks))].itertuples():
+            ax.axvline(ev.t, color=marks[ev.kind], ls="--", lw=1)
+            ax.annotate(f"{ev.kind} {ev.member}", (ev.t, 1), xycoords=("data", "axes fraction"),
+                        rotation=90, fontsize=7, va="top", color=marks[ev.kind])
+    ax.set_yticks(range(len(partitions)), partitions, fontsize=7)
+    ax.set_xlabel("seconds since the group started")
+    ax.set_title(title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[m]) for m in members]
+    ax.legend(handles, members, loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax.figure
+
+
+def member_throughput(table: pd.DataFrame, ax=None, title: str = "Messages processed per member"):
+    """Lines of ``metrics.member_throughput``: messages/s per member over time.
+
+    Args:
+        table: ``metrics.member_throughput`` frame.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    for member in table.columns:
+        ax.plot(table.index, table[member], drawstyle="steps-post", label=member)
+    ax.set_xlabel("seconds since the group started")
+    ax.set_ylabel("messages/s")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax.figure
+
+
+def lag_over_time(lag: pd.DataFrame, ax=None, title: str = "Consumer lag"):
+    """Total lag (messages behind the end of the log) per member over time.
+
+    Args:
+        lag: ``ConsumerGroup.lag()`` frame.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    for member, rows in lag.groupby("member"):
+        total = rows.groupby("t").lag.sum()
+        ax.plot(total.index, total.values, marker=".", label=member)
+    ax.set_xlabel("seconds since the group started")
+    ax.set_ylabel("messages behind")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax.figure
