@@ -190,6 +190,17 @@ class Cluster:
             self.create_topic(topic, partitions)
         return LAB_TOPICS
 
+    def fresh_lab_topics(self, partitions: int = LAB_TOPIC_PARTITIONS) -> list[str]:
+        """Create new, empty topics shaped like the lab's two (unique names) and return them.
+
+        For experiments that must start from a clean slate, e.g. a consumer group reading
+        from the beginning.
+        """
+        names = [unique_name(topic) for topic in LAB_TOPICS]
+        for name in names:
+            self.create_topic(name, partitions)
+        return names
+
     def delete_topic(self, name: str, timeout: float = 30) -> None:
         """Delete a topic and wait until it is gone."""
         self.admin().delete_topics([name], operation_timeout=timeout)[name].result(timeout)

@@ -207,12 +207,15 @@ class _Member(threading.Thread):
             consumer.assign(partitions)
 
     def _on_revoke(self, consumer, partitions):
+        # Work in flight: processed since the last commit (manual modes only).
+        detail = f"uncommitted={self.uncommitted}"
         if self.group.commit_on_revoke and self.uncommitted:
             with contextlib.suppress(KafkaException):
                 consumer.commit(asynchronous=False)
                 self.uncommitted = 0
+                detail += ", committed in on_revoke"
         self.assignment -= set(_parts(partitions))
-        self.group._event(self.member, "revoke", _parts(partitions))
+        self.group._event(self.member, "revoke", _parts(partitions), detail)
         if self.group.protocol == "consumer" or self.group.cooperative:
             consumer.incremental_unassign(partitions)
         else:
@@ -238,7 +241,9 @@ class _Member(threading.Thread):
         now = time.monotonic() - self.group.t0
         for topic, tstats in stats.get("topics", {}).items():
             for pid, pstats in tstats.get("partitions", {}).items():
-                lag = pstats.get("consumer_lag", -1)
+                # Lag behind what this member has processed (stored offsets), not behind
+                # the last commit, which trails by up to auto.commit.interval.ms.
+                lag = pstats.get("consumer_lag_stored", pstats.get("consumer_lag", -1))
                 if pid != "-1" and f"{topic}-{pid}" in self.assignment and lag >= 0:
                     self.group._lag.append((now, self.member, topic, int(pid), lag))
 
@@ -527,6 +532,25 @@ class ConsumerGroup:
         return wait_until(lambda: len(self._rows) >= count and len(self._rows), timeout,
                           f"{count} messages consumed by group {self.group_id} "
                           f"(so far {len(self._rows)})")
+
+    def wait_for_lag(self, at_most: int = 0, timeout: float = 60) -> int:
+        """Wait until the newest lag sample of every owned partition is <= ``at_most``.
+
+        Returns:
+            The total lag of those samples.
+        """
+        def caught_up():
+            lag = self.lag()
+            owned = {p for parts in self.assignment().values() for p in parts}
+            if lag.empty or not owned:
+                return None
+            newest = lag.assign(part=lag.topic + "-" + lag.partition.astype(str)) \
+                .groupby("part").last()
+            if not owned <= set(newest.index) or (newest.lag > at_most).any():
+                return None
+            return int(newest.lag.sum()) + 1  # truthy even when 0
+
+        return wait_until(caught_up, timeout, f"group {self.group_id} lag <= {at_most}") - 1
 
     def broker_view(self) -> dict[str, list[str]] | None:
         """The group's members and their partitions as the coordinator describes them.

@@ -397,19 +397,28 @@ def assignment_table(assignment: dict[str, list[str]]) -> pd.DataFrame:
                          for m, p in sorted(assignment.items())]).set_index("member")
 
 
-def delivery_counts(messages: pd.DataFrame, produced_ids) -> dict[str, int]:
-    """Duplicates and losses of one run's messages in what a group processed.
+def delivery_counts(messages: pd.DataFrame, produced) -> dict[str, int]:
+    """Duplicates and losses, in what a group processed, of what a producer had acknowledged.
 
     Args:
-        messages: ``ConsumerGroup.messages()`` (any runs).
-        produced_ids: the msg_ids the producer had acknowledged.
+        messages: ``ConsumerGroup.messages()`` (may hold other runs' messages too).
+        produced: a ``ProducerRun``, a list of them (matched by run_id and msg_id), or an
+            iterable of msg_ids of a single run (matched by msg_id alone).
 
     Returns:
-        processed (rows), unique, duplicates (rows beyond the first per msg_id), lost
-        (acknowledged but never processed).
+        processed (rows of those messages), unique, duplicates (rows beyond the first per
+        message), lost (acknowledged but never processed).
     """
-    ids = pd.Index(produced_ids)
-    seen = messages[messages.msg_id.isin(ids)].msg_id
-    return {"processed": len(seen), "unique": int(seen.nunique()),
-            "duplicates": int(len(seen) - seen.nunique()),
-            "lost": int((~ids.isin(seen)).sum())}
+    runs = [produced] if hasattr(produced, "run_id") else produced
+    if isinstance(runs, list) and runs and all(hasattr(r, "run_id") for r in runs):
+        acked = pd.MultiIndex.from_tuples(
+            [(r.run_id, i) for r in runs for i in r.records.msg_id[r.records.error == ""]])
+        keys = pd.MultiIndex.from_arrays([messages.run_id, messages.msg_id])
+    else:
+        acked = pd.Index(list(produced))
+        keys = pd.Index(messages.msg_id)
+    seen = keys[keys.isin(acked)]
+    unique = seen.unique()
+    return {"processed": len(seen), "unique": len(unique),
+            "duplicates": int(len(seen) - len(unique)),
+            "lost": int((~acked.isin(unique)).sum())}
