@@ -1,10 +1,14 @@
 """ipywidgets control panels. Each wraps the same functions the batch path calls.
 
-A panel runs ``labkit.producer.run_producer`` with the chosen settings and redraws
-``labkit.plots.producer_dashboard`` in place, keeping earlier runs for comparison.
+The producer panel runs ``labkit.producer.run_producer`` with the chosen settings and
+redraws ``labkit.plots.producer_dashboard`` in place, keeping earlier runs for comparison.
+The consumer panel drives a ``labkit.consumer.ConsumerGroup`` and redraws its rebalance
+timeline and per-member throughput.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -91,5 +95,113 @@ def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
         out,
     ])
     panel.runs = runs
+    display(panel)
+    return panel
+
+
+STRATEGIES = {
+    "range (classic)": {"partition.assignment.strategy": "range"},
+    "roundrobin (classic)": {"partition.assignment.strategy": "roundrobin"},
+    "cooperative-sticky (classic)": {"partition.assignment.strategy": "cooperative-sticky"},
+    "KIP-848 consumer protocol": {"group.protocol": "consumer"},
+}
+
+
+def consumer_settings(strategy: str, max_poll_interval_ms: int,
+                      session_timeout_ms: int) -> dict[str, Any]:
+    """The group config the consumer panel's controls stand for."""
+    config = dict(STRATEGIES[strategy], **{"max.poll.interval.ms": max_poll_interval_ms})
+    if "group.protocol" not in config:  # KIP-848: the broker owns session timing
+        config["session.timeout.ms"] = session_timeout_ms
+    return config
+
+
+def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
+    """Show a consumer-group control panel.
+
+    Start a group with the chosen strategy / protocol, commit mode, processing time and
+    max.poll.interval.ms; feed it messages; add, remove or crash members; the rebalance
+    timeline and per-member throughput redraw after every action (and on Refresh).
+
+    Args:
+        cluster: where the group consumes.
+        topics: topics the group subscribes to and the feed writes.
+
+    Returns:
+        The panel widget (already displayed); ``panel.group`` is the running group.
+    """
+    from labkit import metrics
+    from labkit.consumer import COMMIT_MODES, ConsumerGroup
+
+    style = {"description_width": "140px"}
+    members = w.IntSlider(value=3, min=1, max=8, description="members", style=style)
+    strategy = w.Dropdown(options=list(STRATEGIES), description="strategy / protocol",
+                          style=style)
+    commit = w.Dropdown(options=list(COMMIT_MODES), description="commit", style=style)
+    processing = w.FloatLogSlider(value=0.1, base=10, min=-2, max=3,
+                                  description="processing ms/msg", style=style)
+    max_poll = w.IntText(value=300_000, description="max.poll.interval.ms", style=style)
+    session = w.IntText(value=10_000, description="session.timeout.ms", style=style)
+    feed = w.IntText(value=20_000, description="messages to feed", style=style)
+    buttons = {name: w.Button(description=name) for name in
+               ("Start", "Feed", "Add member", "Remove member", "Crash member", "Refresh",
+                "Stop")}
+    out = w.Output()
+    panel = w.VBox([w.HBox([w.VBox([members, strategy, commit, processing]),
+                            w.VBox([max_poll, session, feed])]),
+                    w.HBox(list(buttons.values())), out])
+    panel.group = None
+
+    def redraw(note: str = ""):
+        out.clear_output(wait=True)
+        with out:
+            if note:
+                print(note)
+            group = panel.group
+            if group is None:
+                return
+            display(metrics.assignment_table(group.assignment()))
+            fig, (a, b) = plt.subplots(1, 2, figsize=(15, 4), layout="constrained")
+            events = group.events()
+            if not events.empty:
+                plots.rebalance_timeline(metrics.ownership(events), events, ax=a)
+            table = metrics.member_throughput(group.messages(), bucket_s=1.0)
+            if not table.empty:
+                plots.member_throughput(table, ax=b)
+            display(fig)
+            plt.close(fig)
+
+    def act(name):
+        def handler(_):
+            group = panel.group
+            try:
+                if name == "Start":
+                    if group is not None:
+                        group.stop()
+                    config = consumer_settings(strategy.value, max_poll.value, session.value)
+                    panel.group = ConsumerGroup(cluster, topics, members=members.value,
+                                                config=config, commit=commit.value,
+                                                processing=processing.value / 1000).start()
+                elif group is None:
+                    raise ValueError("start a group first")
+                elif name == "Feed":
+                    run_producer(cluster, {}, messages=feed.value, topics=topics)
+                elif name == "Add member":
+                    group.add_member()
+                elif name in ("Remove member", "Crash member"):
+                    if not group.members:
+                        raise ValueError("the group has no member left")
+                    victim = sorted(group.members)[0]
+                    (group.remove_member if name == "Remove member" else group.crash_member)(
+                        victim)
+                elif name == "Stop":
+                    group.stop()
+                redraw(f"{name}: done")
+            except ValueError as exc:
+                redraw(f"error: {exc}")
+        return handler
+
+    for name, button in buttons.items():
+        button.on_click(act(name))
     display(panel)
     return panel

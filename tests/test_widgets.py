@@ -44,3 +44,29 @@ def test_producer_panel_runs_and_keeps_runs_for_comparison(cluster1, capsys):
     assert "error: messages=-5 must be a positive integer" in capsys.readouterr().out
     find(panel, "Clear runs").click()
     assert panel.runs == []
+
+
+def test_consumer_panel_drives_a_group(cluster1):
+    from labkit.widgets import consumer_panel
+
+    topic = unique_name("cpanel")
+    cluster1.create_topic(topic, partitions=2)
+    panel = consumer_panel(cluster1, [topic])
+    find(panel, "members").value = 2
+    find(panel, "strategy / protocol").value = "cooperative-sticky (classic)"
+    find(panel, "messages to feed").value = 300
+    try:
+        find(panel, "Start").click()
+        group = panel.group
+        assert group.config["partition.assignment.strategy"] == "cooperative-sticky"
+        group.wait_for_stable(60)
+        find(panel, "Feed").click()
+        group.wait_for_messages(300, 60)
+        find(panel, "Add member").click()
+        assert len(group.members) == 3
+        find(panel, "Crash member").click()
+        assert len(group.members) == 2
+        assert "crash" in set(group.events().kind)
+    finally:
+        find(panel, "Stop").click()
+    assert not group.members
