@@ -179,7 +179,8 @@ class Cluster:
                     f"replication_factor={rf}): {err.str()}"
                 ) from None
         wait_until(
-            lambda: all(p.leader >= 0 for p in self._topic(name).partitions.values()),
+            lambda: all(p.leader >= 0
+                        for p in self.topic_metadata(name, settle=0).partitions.values()),
             timeout,
             f"a leader for every partition of {name}",
         )
@@ -210,15 +211,27 @@ class Cluster:
             f"topic {name} to disappear",
         )
 
-    def _topic(self, topic: str):
-        meta = self.admin().list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            reason = meta.error.str() if meta is not None else "not in metadata"
-            raise ValueError(f"unknown topic {topic!r}: {reason}")
-        return meta
+    def topic_metadata(self, topic: str, settle: float = 3.0):
+        """Fresh metadata of one topic (a librdkafka TopicMetadata).
+
+        A broker may not know a topic created a moment ago; it is asked again for up to
+        ``settle`` seconds before the topic is declared unknown.
+
+        Raises:
+            ValueError: the topic does not exist.
+        """
+        deadline = time.monotonic() + settle
+        while True:
+            meta = self.admin().list_topics(topic, timeout=10).topics.get(topic)
+            if meta is not None and meta.error is None:
+                return meta
+            if time.monotonic() >= deadline:
+                reason = meta.error.str() if meta is not None else "not in metadata"
+                raise ValueError(f"unknown topic {topic!r}: {reason}")
+            time.sleep(0.1)
 
     def _partition(self, topic: str, partition: int):
-        parts = self._topic(topic).partitions
+        parts = self.topic_metadata(topic).partitions
         if partition not in parts:
             raise ValueError(
                 f"topic {topic!r} has no partition {partition}; it has 0..{len(parts) - 1}"
@@ -243,12 +256,10 @@ class Cluster:
         Columns: topic, partition, leader (-1 = none), replicas (list), isr (list, sorted),
         under_replicated (bool: ISR smaller than the replica set).
         """
-        meta = self.admin().list_topics(timeout=10).topics
         rows = []
         for topic in topics:
-            if topic not in meta:
-                raise ValueError(f"unknown topic {topic!r}")
-            for p in sorted(meta[topic].partitions.values(), key=lambda p: p.id):
+            meta = self.topic_metadata(topic)
+            for p in sorted(meta.partitions.values(), key=lambda p: p.id):
                 rows.append({
                     "topic": topic, "partition": p.id, "leader": p.leader,
                     "replicas": list(p.replicas), "isr": sorted(p.isrs),

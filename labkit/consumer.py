@@ -266,7 +266,7 @@ class _Member(threading.Thread):
                     group._event(self.member, "error", [], str(exc.args[0]))
                     continue
                 for msg in batch:
-                    if self.stop_event.is_set():
+                    if self.crashed:
                         break  # a crash mid-batch: the rest is never processed
                     if msg.error() is not None:
                         group._event(self.member, "error", [],
@@ -362,6 +362,7 @@ class ConsumerGroup:
         self.initial_members = members
         self.members: dict[str, _Member] = {}
         self._count = 0
+        self._overrides: dict[str, dict[str, Any]] = {}
         self._rows: list[tuple] = []
         self._events: list[tuple] = []
         self._lag: list[tuple] = []
@@ -428,6 +429,7 @@ class ConsumerGroup:
         if name in self.members:
             raise ValueError(f"member {name!r} already exists; members are {list(self.members)}")
         member = _Member(self, name, self._consumer_config(name, overrides))
+        self._overrides[name] = dict(overrides)
         self.members[name] = member
         member.start()
         return name
@@ -450,6 +452,10 @@ class ConsumerGroup:
         member.stop_event.set()
         member.join(timeout)
         del self.members[name]
+
+    def member_overrides(self, name: str) -> dict[str, Any]:
+        """The per-member settings ``add_member`` was given for ``name``."""
+        return dict(self._overrides.get(name, {}))
 
     def crash_member(self, name: str, timeout: float = 30) -> None:
         """Kill a member as a crashed process dies.
@@ -522,8 +528,8 @@ class ConsumerGroup:
 
     def partitions(self) -> list[str]:
         """Every "topic-partition" of the group's topics."""
-        meta = self.cluster.admin().list_topics(timeout=10).topics
-        return [f"{t}-{p}" for t in self.topics for p in sorted(meta[t].partitions)]
+        return [f"{t}-{p}" for t in self.topics
+                for p in sorted(self.cluster.topic_metadata(t).partitions)]
 
     # -- waiting ----------------------------------------------------------------------------
 
@@ -532,6 +538,22 @@ class ConsumerGroup:
         return wait_until(lambda: len(self._rows) >= count and len(self._rows), timeout,
                           f"{count} messages consumed by group {self.group_id} "
                           f"(so far {len(self._rows)})")
+
+    def wait_for_run(self, run, timeout: float = 120) -> None:
+        """Wait until every message ``run`` (a ProducerRun) got acknowledged was processed.
+
+        Unlike ``wait_for_messages`` this counts distinct messages, so duplicates do not
+        end the wait early.
+        """
+        wanted = set(run.records.msg_id[run.records.error == ""])
+
+        def done():
+            seen = {row[6] for row in list(self._rows) if row[5] == run.run_id}
+            missing = len(wanted - seen)
+            return missing == 0 or None
+
+        wait_until(done, timeout, f"all {len(wanted)} messages of run {run.run_id} processed",
+                   interval=0.25)
 
     def wait_for_lag(self, at_most: int = 0, timeout: float = 60) -> int:
         """Wait until the newest lag sample of every owned partition is <= ``at_most``.

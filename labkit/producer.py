@@ -33,6 +33,7 @@ from __future__ import annotations
 import gc
 import json
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -273,6 +274,7 @@ def run_producer(
     label: str | None = None,
     progress: bool = False,
     seed: int = 0,
+    stop: threading.Event | None = None,
 ) -> ProducerRun:
     """Send a workload and record every message's fate.
 
@@ -300,6 +302,7 @@ def run_producer(
         label: name for plots; default derived from the config.
         progress: show a progress bar.
         seed: seed for keys and payloads.
+        stop: end the run early when this event is set (checked every 64 messages).
 
     Returns:
         The run's ``ProducerRun``.
@@ -349,7 +352,10 @@ def run_producer(
         t0 = perf()
         end = t0 + duration if duration else None
         i = 0
+        stopped = stop.is_set if stop is not None else None
         while (i < messages) if messages else (perf() < end):
+            if stopped is not None and not i & 63 and stopped():
+                break
             if i >= len(t_send_ns):
                 t_send_ns.extend([0] * len(t_send_ns))
             if rate:
@@ -496,3 +502,44 @@ def compare(cluster: Cluster, configs: dict[str, dict[str, Any]], progress: bool
         from tqdm.auto import tqdm
         items = tqdm(items, desc="configs", unit="run", leave=False)
     return [run_producer(cluster, config, label=label, **workload) for label, config in items]
+
+
+class Background:
+    """A producer running in a background thread until the block ends; a context manager.
+
+    ``with Background(cluster, config, rate=1000) as stream: ...`` keeps sending at
+    ``rate`` while the block runs (up to ``max_seconds``); afterwards ``stream.run`` is the
+    ``ProducerRun``, flushed.
+
+    Args:
+        cluster: where to produce.
+        config: producer config.
+        max_seconds: the longest the stream may run.
+        **workload: other ``run_producer`` arguments (rate, topics, keys, size, ...).
+    """
+
+    def __init__(self, cluster: Cluster, config: dict[str, Any] | None = None,
+                 max_seconds: float = 3600, **workload: Any):
+        validate_config(dict(config or {}))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self.run: ProducerRun | None = None
+        self._thread = threading.Thread(
+            target=self._main, name="labkit-background-producer", daemon=True,
+            args=(cluster, config, {**workload, "messages": None, "duration": max_seconds}))
+
+    def _main(self, cluster, config, workload):
+        try:
+            self.run = run_producer(cluster, config, stop=self._stop, **workload)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = exc
+
+    def __enter__(self) -> Background:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(120)
+        if self._error is not None:
+            raise self._error
