@@ -28,8 +28,9 @@ lab: setup ## JupyterLab on the notebooks with a shared cluster; stops it on exi
 	trap '$(PY) -m labkit cluster down' EXIT INT TERM; \
 		$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-bench: setup ## producer throughput/latency vs references (not part of the tests)
+bench: setup ## producer and consumer rates vs references (not part of the tests)
 	$(PY) bench/producer_bench.py $(BENCH_ARGS)
+	$(PY) bench/consumer_bench.py
 
 lint:
 	$(VENV)/bin/ruff check labkit tests bench
