@@ -294,7 +294,8 @@ class _Member(threading.Thread):
                     if self.crashed:
                         break  # a crash mid-batch: the rest is never processed
                     if msg.error() is not None:
-                        group._event(self.member, "error", [],
+                        where = [f"{msg.topic()}-{msg.partition()}"] if msg.topic() else []
+                        group._event(self.member, "error", where,
                                      f"{msg.error().name()}: {msg.error().str()}")
                         continue
                     group._process(self, msg)
@@ -612,7 +613,15 @@ class ConsumerGroup:
         """
         desc = self.cluster.admin().describe_consumer_groups([self.group_id])[self.group_id]
         group = desc.result(10)
-        if group.state.name not in ("STABLE", "UNKNOWN"):  # KIP-848 groups may say UNKNOWN
+        if self.protocol == "consumer":
+            # KIP-848: the coordinator says UNKNOWN while it still reconciles; settled means
+            # STABLE with every member owning its target assignment.
+            if group.state.name != "STABLE" or any(
+                    m.target_assignment is not None and
+                    set(_parts(m.target_assignment.topic_partitions)) !=
+                    set(_parts(m.assignment.topic_partitions)) for m in group.members):
+                return None
+        elif group.state.name != "STABLE":
             return None
         prefix = f"{self.group_id}-"
         return {m.client_id.removeprefix(prefix): sorted(_parts(m.assignment.topic_partitions))
