@@ -64,15 +64,15 @@ def test_runner_refuses_a_bad_notebook_number():
 
 
 @pytest.mark.notebooks
-def test_every_notebook_runs_in_the_smoke_profile(cluster3, tmp_path):
-    runs = run_report(profile="smoke", outputs=tmp_path, progress=False)
-    assert [r.name for r in runs] == [p.name for p in NOTEBOOKS]
-    failed = {r.name: r.error for r in runs if r.status != "ok"}
-    assert not failed, failed
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path):
+    runs = run_report(profile="smoke", only=path.name[:2], outputs=tmp_path, progress=False)
+    assert [r.name for r in runs] == [path.name]
+    run = runs[0]
+    assert run.status == "ok", run.error
+    assert (tmp_path / run.name).exists() and (tmp_path / f"{run.stem}.html").exists()
     index = (tmp_path / "index.html").read_text()
-    for run in runs:
-        assert (tmp_path / run.name).exists() and (tmp_path / f"{run.stem}.html").exists()
-        assert f'href="{run.stem}.html"' in index
-        assert run.findings and all(f["holds"] for f in run.findings), run.findings
-    assert "librdkafka" in index and "4.4.0" in index
-    assert cluster3.brokers == [1, 2, 3]  # the notebooks left the shared cluster whole
+    assert f'href="{run.stem}.html"' in index and "librdkafka" in index and "4.4.0" in index
+    assert run.findings and all(f["holds"] for f in run.findings), run.findings
+    # The notebooks leave the shared cluster whole for the next one.
+    assert cluster3.brokers == [1, 2, 3]
