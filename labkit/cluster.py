@@ -134,7 +134,9 @@ class Cluster:
     def admin(self) -> AdminClient:
         """Return this handle's AdminClient (created on first use)."""
         if self._admin is None:
-            self._admin = AdminClient(self.client_config(logger=client_log))
+            # Asking about a topic must never create it (auto.create.topics.enable is on).
+            self._admin = AdminClient(self.client_config(
+                logger=client_log, **{"allow.auto.create.topics": False}))
         return self._admin
 
     # -- inspection ------------------------------------------------------------------------
@@ -591,6 +593,11 @@ class LocalCluster(Cluster):
             "share.coordinator.state.topic.replication.factor": n,
             "share.coordinator.state.topic.min.isr": min_isr,
             "share.coordinator.state.topic.num.partitions": 10,
+            # Share groups (notebook 17): let a group set its record acquisition lock and
+            # heartbeat to about a second (group configs share.record.lock.duration.ms and
+            # share.heartbeat.interval.ms); the broker's floors are 15 s and 5 s by default.
+            "group.share.min.record.lock.duration.ms": 1000,
+            "group.share.min.heartbeat.interval.ms": 1000,
             "group.initial.rebalance.delay.ms": 0,
             "unclean.leader.election.enable": "false",
             "auto.create.topics.enable": "true",
@@ -853,8 +860,20 @@ class LocalCluster(Cluster):
             except TimeoutError:
                 self.kill(broker_id)
         self._spawn(node)
-        wait_until(lambda: broker_id in self.brokers, timeout,
-                   f"broker {broker_id} to register again")
+        # The controller may still list the old incarnation (until its session times out),
+        # so ask the new process itself: a KRaft broker serves requests once unfenced.
+        wait_until(lambda: self._answers(node), timeout,
+                   f"broker {broker_id} to serve requests again")
+
+    def _answers(self, node: Node) -> bool:
+        if not self._alive(node):
+            raise ClusterError(f"broker {node.id} exited:\n{self._errors(node.id)}")
+        direct = AdminClient({**self.security_config, "logger": client_log,
+                              "bootstrap.servers": f"127.0.0.1:{node.port}"})
+        try:
+            return node.id in direct.list_topics(timeout=2).brokers
+        except KafkaException:
+            return False
 
     def log_tail(self, broker_id: int, lines: int = 20) -> str:
         """Return the last ``lines`` lines of a broker's server.log (and JVM output)."""

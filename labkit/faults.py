@@ -4,17 +4,23 @@ Each function applies one fault to a ``LocalCluster``, then samples the partitio
 the given topics until the cluster has settled, and returns a ``FaultRun`` whose
 ``timeline`` DataFrame (columns: t, topic, partition, leader, isr_size, replicas) plots
 directly. ``t`` is seconds since the fault.
+
+``FaultSchedule`` instead applies a list of faults at set times in a background thread while
+the caller runs a workload (a producer, a consumer group), and records when each happened.
 """
 
 from __future__ import annotations
 
+import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
-from labkit.cluster import Cluster
+from labkit.cluster import Cluster, FaultInjectionUnavailable, wait_until
 
 
 @dataclass
@@ -89,3 +95,264 @@ def leaders_per_broker(table: pd.DataFrame, brokers: list[int]) -> pd.Series:
     """Count partitions led by each broker (brokers leading none included, as 0)."""
     counts = table[table.leader >= 0].leader.value_counts()
     return counts.reindex(sorted(brokers), fill_value=0).rename("partitions led")
+
+
+# -- fault schedules: faults at set times while a workload runs ----------------------------
+
+SCHEDULE_ACTIONS = ("kill", "pause", "resume", "restart")
+_LEADER_TARGET = re.compile(r"^leader:(?P<topic>.+):(?P<partition>\d+)$")
+
+
+class FaultSchedule:
+    """Apply faults at set times in a background thread while the caller runs a workload.
+
+    A context manager: entering starts the clock and the thread, leaving waits for the
+    steps still due (or cancels them if the block raised), then heals the cluster. Each
+    applied step is recorded in ``events`` so plots can mark it.
+
+    Example::
+
+        steps = [(1.0, "kill", "leader:demo:0"), (4.0, "restart", "last")]
+        with FaultSchedule(cluster, steps) as schedule:
+            run = run_producer(cluster, config, duration=6, topics=["demo"])
+        schedule.events
+
+    Args:
+        cluster: a local cluster (fault injection needs brokers labkit runs).
+        steps: ``(at_s, action, target)`` in time order. ``at_s`` is seconds after entering
+            the block; ``action`` is one of ``SCHEDULE_ACTIONS`` (the ``LocalCluster``
+            method of that name); ``target`` is a broker id, ``"leader:<topic>:<partition>"``
+            (the partition's leader when the step runs) or ``"last"`` (the broker of the
+            previous step).
+        heal: on exit, resume every paused broker and restart every dead one, so that a
+            schedule cut short (or one ending on a fault) leaves every broker running.
+            Partitions may still be catching up: ``wait_healthy`` waits for full ISRs.
+        step_timeout: seconds each step may take (a restart waits for re-registration).
+
+    Raises:
+        ValueError: a malformed step (before anything starts).
+        FaultInjectionUnavailable: the cluster is not one labkit runs.
+    """
+
+    def __init__(self, cluster: Cluster, steps, heal: bool = True, step_timeout: float = 60):
+        if not cluster.local:
+            raise FaultInjectionUnavailable(
+                f"a fault schedule needs a cluster labkit runs; this is {cluster.describe()} "
+                "(unset KAFKA_BOOTSTRAP_SERVERS to use the local cluster)"
+            )
+        self.cluster = cluster
+        self.steps = _check_steps(steps, cluster)
+        self.heal = heal
+        self.step_timeout = step_timeout
+        self.started_wall = float("nan")
+        self._rows: list[dict] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._t0 = 0.0
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """One row per applied step.
+
+        Columns: step (index into ``steps``), action, target, broker (the id acted on),
+        at_s (scheduled), t_s (when it began, seconds since entering, ``perf_counter``),
+        done_s (when the action returned; a restart returns once the broker serves
+        clients again, see ``wait_serving``), wall (wall-clock time it began, a UTC
+        ``Timestamp``; ``wall.timestamp()`` aligns it with epoch seconds such as
+        ``read_topic``'s ``t_produced``).
+        """
+        events = pd.DataFrame(self._rows, columns=["step", "action", "target", "broker",
+                                                   "at_s", "t_s", "done_s", "wall"])
+        events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
+        return events
+
+    def __enter__(self) -> FaultSchedule:
+        self._t0 = time.perf_counter()
+        self.started_wall = time.time()
+        self._thread = threading.Thread(target=self._run, name="labkit-fault-schedule",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._stop.set()  # the workload failed: cancel the steps still due
+        remaining = max(0.0, self.steps[-1][0] - self.elapsed()) if self.steps else 0.0
+        timeout = remaining + self.step_timeout * (len(self.steps) - len(self._rows) + 1)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join(self.step_timeout)
+            if exc_type is None and self._error is None:
+                self._error = TimeoutError(
+                    f"the fault schedule did not finish within {timeout:g} s after the block "
+                    f"ended ({len(self._rows)} of {len(self.steps)} steps applied)"
+                )
+        if self.heal:
+            try:
+                self._heal()
+            except Exception as heal_error:  # noqa: BLE001 - reported below, not swallowed
+                self._error = self._error or heal_error
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def elapsed(self) -> float:
+        """Seconds since the block was entered."""
+        return time.perf_counter() - self._t0
+
+    def _run(self) -> None:
+        last: int | None = None
+        try:
+            for index, (at_s, action, target) in enumerate(self.steps):
+                if self._stop.wait(max(0.0, at_s - self.elapsed())):
+                    return
+                broker = self._resolve(target, last)
+                t_s, wall = self.elapsed(), time.time()
+                if action == "restart":
+                    self.cluster.restart(broker, timeout=self.step_timeout)
+                    wait_serving(self.cluster, broker, self.step_timeout)
+                else:
+                    getattr(self.cluster, action)(broker)
+                self._rows.append({"step": index, "action": action, "target": str(target),
+                                   "broker": broker, "at_s": at_s, "t_s": t_s,
+                                   "done_s": self.elapsed(), "wall": wall})
+                last = broker
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller in __exit__
+            self._error = exc
+
+    def _resolve(self, target, last: int | None) -> int:
+        if isinstance(target, int):
+            return target
+        if target == "last":
+            if last is None:
+                raise ValueError("fault target 'last' needs a previous step")
+            return last
+        match = _LEADER_TARGET.match(target)
+        topic, partition = match["topic"], int(match["partition"])
+        return wait_until(lambda: (b := self.cluster.leader(topic, partition)) >= 0 and b,
+                          self.step_timeout, f"a leader for {topic}/{partition}")
+
+    def _heal(self) -> None:
+        for broker in sorted(self.cluster.nodes):
+            if not self.cluster.is_running(broker):
+                self.cluster.restart(broker, timeout=self.step_timeout)
+            elif self.cluster.is_paused(broker):
+                self.cluster.resume(broker)
+        for broker in sorted(self.cluster.nodes):
+            wait_serving(self.cluster, broker, self.step_timeout)
+
+
+LEADER_FAULTS = {
+    "pause": ("pause", "resume"),  # SIGSTOP, then SIGCONT: a GC pause or a stalled VM
+    "kill": ("kill", "restart"),  # SIGKILL, then start again on its data: a crash
+    "restart": ("restart", None),  # clean shutdown (leaderships handed over), then start
+}
+"""The ways ``leader_fault`` breaks a partition's leader: the action, then the undo."""
+
+
+def leader_fault(fault: str, topic: str, partition: int = 0, at: float = 1.0,
+                 length: float = 2.0) -> list[tuple[float, str, int | str]]:
+    """Return ``FaultSchedule`` steps that break the leader of ``topic``/``partition``.
+
+    Args:
+        fault: one of ``LEADER_FAULTS``: "pause", "kill" or "restart".
+        topic: the topic whose partition leader is broken.
+        partition: the partition.
+        at: seconds after the schedule starts.
+        length: seconds until the broker is resumed ("pause") or started again ("kill");
+            a "restart" takes as long as the broker needs to stop and start.
+
+    Raises:
+        ValueError: an unknown fault or a negative time.
+    """
+    if fault not in LEADER_FAULTS:
+        raise ValueError(f"fault={fault!r} is not known; use one of {', '.join(LEADER_FAULTS)}")
+    if not (at >= 0 and length >= 0):
+        raise ValueError(f"at={at!r} and length={length!r} must be seconds >= 0")
+    action, undo = LEADER_FAULTS[fault]
+    steps: list[tuple[float, str, int | str]] = [(at, action, f"leader:{topic}:{partition}")]
+    if undo:
+        steps.append((at + length, undo, "last"))
+    return steps
+
+
+def _check_steps(steps, cluster: Cluster) -> list[tuple[float, str, int | str]]:
+    checked: list[tuple[float, str, int | str]] = []
+    for number, step in enumerate(steps):
+        try:
+            at_s, action, target = step
+        except (TypeError, ValueError):
+            raise ValueError(f"fault step {number} is {step!r}; expected (at_s, action, target)") \
+                from None
+        if isinstance(at_s, bool) or not isinstance(at_s, int | float) or not at_s >= 0:
+            raise ValueError(f"fault step {number}: at_s={at_s!r} must be seconds >= 0")
+        if checked and at_s < checked[-1][0]:
+            raise ValueError(f"fault step {number}: at_s={at_s!r} comes before the previous "
+                             f"step's {checked[-1][0]!r}; list steps in time order")
+        if action not in SCHEDULE_ACTIONS:
+            raise ValueError(f"fault step {number}: action={action!r} is not allowed; use one "
+                             f"of {', '.join(SCHEDULE_ACTIONS)}")
+        if isinstance(target, bool) or not (
+                isinstance(target, int) or target == "last"
+                or (isinstance(target, str) and _LEADER_TARGET.match(target))):
+            raise ValueError(f"fault step {number}: target={target!r} must be a broker id, "
+                             "'leader:<topic>:<partition>' or 'last'")
+        if target == "last" and not checked:
+            raise ValueError(f"fault step {number}: target 'last' needs a previous step")
+        nodes = getattr(cluster, "nodes", None)
+        if isinstance(target, int) and nodes is not None and target not in nodes:
+            raise ValueError(f"fault step {number}: no broker {target} in this cluster; "
+                             f"brokers are {sorted(nodes)}")
+        checked.append((float(at_s), action, target))
+    return checked
+
+
+def serving(cluster: Cluster, broker: int) -> bool:
+    """True if a local broker's JVM runs unpaused and accepts connections on its port.
+
+    Being registered is not enough: right after a SIGKILL the controller still lists the
+    dead broker until its session times out, and a restarted broker opens its port only
+    once the controller has registered and unfenced it.
+    """
+    if not cluster.is_running(broker) or cluster.is_paused(broker):
+        return False
+    try:
+        socket.create_connection(("127.0.0.1", cluster.nodes[broker].port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def wait_serving(cluster: Cluster, broker: int, timeout: float = 60) -> None:
+    """Wait until ``serving(cluster, broker)``.
+
+    Raises:
+        TimeoutError: it did not within ``timeout`` seconds.
+    """
+    wait_until(lambda: serving(cluster, broker), timeout,
+               f"broker {broker} to serve clients again", interval=0.1)
+
+
+def wait_healthy(cluster: Cluster, topics, timeout: float = 60) -> float:
+    """Wait until the cluster is whole again; return the seconds it took.
+
+    Whole means every broker registered (and, on a local cluster, serving: see ``serving``),
+    and a leader and a full ISR for every partition of ``topics``.
+
+    Raises:
+        TimeoutError: the cluster did not get there within ``timeout`` seconds.
+    """
+    start = time.monotonic()
+    expected = sorted(getattr(cluster, "nodes", {})) or None
+
+    def healthy() -> bool:
+        if expected is not None and (cluster.brokers != expected or not all(
+                serving(cluster, b) for b in expected)):
+            return False
+        table = cluster.partitions(list(topics))
+        return bool((table.leader >= 0).all()
+                    and (table.isr.map(len) == table.replicas.map(len)).all())
+
+    wait_until(healthy, timeout, f"every broker up and a full ISR for {list(topics)}")
+    return time.monotonic() - start

@@ -1,0 +1,216 @@
+"""Audit a producer run against what the topic holds: duplicates, reorders, losses.
+
+Pure logic on DataFrames, no Kafka: ``audit(produced, found)`` compares the producer's
+per-message records (``ProducerRun.records``, see ``labkit.producer``) with what an
+independent reader found (``labkit.consumer.read_topic``), matched on ``msg_id`` from the
+``lab.id`` header.
+
+Definitions (each counted per partition and in total):
+
+- **duplicates**: extra copies. A ``msg_id`` found n times adds n - 1; ``duplicated_ids``
+  counts the msg_ids found more than once.
+- **reordered**: walk one ordering stream in offset order, keeping only the first copy of
+  each ``msg_id``; a record is reordered when its ``msg_id`` is lower than a ``msg_id``
+  already seen in that stream, i.e. the log holds it after a message that was sent later
+  (``msg_id`` is the send order). Each such record counts once; a sequence 0 1 4 2 3 5 has 2
+  reordered records (2 and 3). With ``order="partition"`` (the default, Kafka's guarantee)
+  a stream is one partition; with ``order="key"`` it is one key within a partition, and
+  null-keyed records form one stream per partition.
+- **lost**: acknowledged (``error == ""``) but not found at all.
+- **failed_present** / **unreported_present**: the delivery report was an error, or never
+  came, yet the message is in the topic.
+- **acked_elsewhere**: acknowledged and found, but no copy sits at the partition and offset
+  its delivery report gave.
+
+A partition is ``(topic, partition)``. Producer-side counts use the partition of the delivery
+report; a message without one (-1: failed or unreported before being assigned) is counted in
+a row with partition -1, while a copy found in the topic counts in the partition it was
+found in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+ORDERS = ("partition", "key")
+COUNTS = ("sent", "acked", "failed", "unreported", "found", "distinct", "duplicates",
+          "duplicated_ids", "reordered", "lost", "failed_present", "unreported_present",
+          "acked_elsewhere")
+"""The columns of ``AuditResult.per_partition`` after topic and partition, in order."""
+
+_NOT_SENT = "BufferError"  # dropped by the client before it was ever queued
+
+
+@dataclass
+class AuditResult:
+    """What one audit found.
+
+    Attributes:
+        totals: every count in ``COUNTS`` summed over partitions (ints).
+        per_partition: one row per partition: topic, partition, then ``COUNTS``.
+        found: the audited records in (topic, partition, offset) order, with added columns
+            ``nth_copy`` (0 for the first copy of a msg_id, 1 for the second, ...),
+            ``reordered`` (bool, see the module docstring) and ``status`` (the producer's
+            ``error`` for that msg_id: "" acknowledged, else the error name).
+        lost: the producer records of acknowledged messages that were not found.
+    """
+
+    totals: dict[str, int]
+    per_partition: pd.DataFrame
+    found: pd.DataFrame
+    lost: pd.DataFrame
+
+    def summary(self) -> str:
+        """One line with the main counts, for printing."""
+        t = self.totals
+        return (f"{t['sent']} sent, {t['acked']} acked, {t['found']} found: "
+                f"{t['duplicates']} duplicates, {t['reordered']} reordered, {t['lost']} lost")
+
+
+def audit(produced: pd.DataFrame, found: pd.DataFrame, run_id: str | None = None,
+          order: str = "partition") -> AuditResult:
+    """Compare a producer's records with what a reader found in the topic.
+
+    Args:
+        produced: ``ProducerRun.records`` (needs msg_id, topic, partition, offset, error;
+            key too for ``order="key"``).
+        found: ``read_topic()`` rows (needs topic, partition, offset, msg_id; run_id when
+            ``run_id`` is given; key for ``order="key"``).
+        run_id: keep only the found rows of this run (the topic may hold other runs).
+        order: what an ordering stream is: "partition" or "key" (see the module docstring).
+
+    Returns:
+        The ``AuditResult``.
+
+    Raises:
+        ValueError: a bad ``order``, a missing column, or a found msg_id the producer never
+            sent (the reader and the producer records are of different runs).
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order={order!r} is not allowed; use one of {', '.join(ORDERS)}")
+    need_key = ["key"] if order == "key" else []
+    _require(produced, "produced", ["msg_id", "topic", "partition", "offset", "error"])
+    _require(found, "found", ["topic", "partition", "offset", "msg_id", *need_key,
+                              *(["run_id"] if run_id is not None else [])])
+    if run_id is not None:
+        found = found[found.run_id == run_id]
+    sent = produced[produced.error != _NOT_SENT]
+    sent = sent.assign(topic=sent.topic.astype(str))
+    status = sent.set_index("msg_id").error
+    unknown = ~found.msg_id.isin(status.index)
+    if unknown.any():
+        raise ValueError(
+            f"{int(unknown.sum())} found records carry msg_ids the producer never sent "
+            f"(e.g. {found.msg_id[unknown].iloc[0]}); pass run_id= to keep only this run's"
+        )
+
+    seen = found.sort_values(["topic", "partition", "offset"], kind="stable").copy()
+    seen["topic"] = seen.topic.astype(str)
+    seen["nth_copy"] = seen.groupby("msg_id").cumcount()
+    streams = ["topic", "partition"] + (["key"] if order == "key" else [])
+    first = seen[seen.nth_copy == 0]
+    # The highest msg_id before each record in its stream (-1 before the first one).
+    stream = first.groupby(streams, dropna=False, observed=True, sort=False).ngroup()
+    before = first.msg_id.groupby(stream).cummax().groupby(stream).shift(fill_value=-1)
+    seen["reordered"] = False
+    seen.loc[first.index, "reordered"] = first.msg_id < before
+    seen["status"] = seen.msg_id.map(status)
+    seen = seen.reset_index(drop=True)
+
+    acked = sent[sent.error == ""]
+    lost = acked[~acked.msg_id.isin(seen.msg_id)]
+    place = ["topic", "partition", "offset", "msg_id"]
+    acked_found = acked[acked.msg_id.isin(seen.msg_id) & (acked.offset >= 0)]
+    matched = acked_found[place].astype({"partition": "int64", "offset": "int64"}).merge(
+        seen[place].astype({"partition": "int64", "offset": "int64"}), how="left",
+        indicator=True)
+    elsewhere = acked_found[(matched._merge == "left_only").to_numpy()]
+
+    per_producer = _count(sent, {
+        "sent": None,
+        "acked": sent.error == "",
+        "failed": ~sent.error.isin(["", "unreported"]),
+        "unreported": sent.error == "unreported",
+    })
+    per_found = _count(seen, {
+        "found": None,
+        "distinct": seen.nth_copy == 0,
+        "duplicates": seen.nth_copy > 0,
+        "duplicated_ids": seen.nth_copy == 1,
+        "reordered": seen.reordered,
+        "failed_present": (seen.nth_copy == 0) & ~seen.status.isin(["", "unreported"]),
+        "unreported_present": (seen.nth_copy == 0) & (seen.status == "unreported"),
+    })
+    per_lost = _count(lost, {"lost": None})
+    per_elsewhere = _count(elsewhere, {"acked_elsewhere": None})
+    table = pd.concat([per_producer, per_found, per_lost, per_elsewhere], axis=1)
+    table = table.reindex(columns=list(COUNTS)).fillna(0).astype(np.int64)
+    table = table.sort_index().reset_index()
+    totals = {name: int(table[name].sum()) for name in COUNTS}
+    return AuditResult(totals=totals, per_partition=table, found=seen,
+                       lost=lost.reset_index(drop=True))
+
+
+def _count(frame: pd.DataFrame, columns: dict[str, pd.Series | None]) -> pd.DataFrame:
+    """Count rows (None) or true values of each boolean Series per (topic, partition)."""
+    data = {name: (np.ones(len(frame), dtype=np.int64) if mask is None
+                   else np.asarray(mask, dtype=np.int64))
+            for name, mask in columns.items()}
+    counts = pd.DataFrame(data, index=frame.index)
+    counts["topic"] = frame.topic.to_numpy()
+    counts["partition"] = frame.partition.to_numpy()
+    return counts.groupby(["topic", "partition"]).sum()
+
+
+def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {', '.join(missing)}; it has "
+                         f"{', '.join(map(str, frame.columns))}")
+
+
+def plot_copies(result: AuditResult, partition: int | None = None,
+                events: pd.DataFrame | None = None, started_wall: float | None = None,
+                ax=None):
+    """Plot one partition's log: each record's offset against the time it was sent.
+
+    First copies in order are grey, extra copies red, reordered records orange; vertical
+    lines mark faults. Needs ``t_produced`` in ``result.found`` (``read_topic`` has it).
+
+    Args:
+        result: an ``audit()`` result.
+        partition: the partition to draw; default the one with the most duplicates.
+        events: ``FaultSchedule.events`` (its action, broker and wall columns).
+        started_wall: wall-clock time (epoch seconds) that is 0 on the x axis, e.g.
+            ``FaultSchedule.started_wall``; default the first send.
+        ax: matplotlib axes to draw on (default a new figure).
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    table = result.per_partition[result.per_partition.partition >= 0]
+    if partition is None:
+        partition = int(table.sort_values("duplicates", kind="stable").partition.iloc[-1])
+    log = result.found[result.found.partition == partition]
+    zero = started_wall if started_wall is not None else log.t_produced.min()
+    t = log.t_produced - zero
+    for mask, color, label in ((log.nth_copy.eq(0) & ~log.reordered, "0.6", "in order"),
+                               (log.reordered, "tab:orange", "reordered"),
+                               (log.nth_copy.gt(0), "tab:red", "extra copy")):
+        ax.scatter(t[mask], log.offset[mask], s=4, color=color,
+                   label=f"{label} ({int(mask.sum())})")
+    for row in (events.itertuples() if events is not None else ()):
+        at = row.wall.timestamp() - zero
+        ax.axvline(at, color="k", lw=0.8, ls="--")
+        ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
+                    rotation=90, va="top", ha="right", fontsize=8)
+    ax.set(xlabel="sent at (s)", ylabel="offset", title=f"Partition {partition}: the log")
+    ax.legend(loc="lower right", markerscale=3)
+    return ax.figure
