@@ -185,6 +185,12 @@ def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
         for r in runs
     )
     env_rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in env.items())
+    finding_rows = "\n".join(
+        f'<tr class="{"ok" if f["holds"] else "failed"}"><td>{esc(r.stem)}</td>'
+        f'<td>{esc(f["id"])}</td><td>{"holds" if f["holds"] else "FAILED"}</td>'
+        f'<td>{esc(f["sentence"])}</td></tr>'
+        for r in runs for f in r.findings
+    )
     failed = sum(r.status != "ok" for r in runs)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Kafka lab report</title>
@@ -194,6 +200,7 @@ table {{ border-collapse: collapse; margin-bottom: 2em; }}
 td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}
 tr.ok td:nth-child(2) {{ color: #070; font-weight: bold; }}
 tr.failed td {{ background: #fdd; }}
+tr.ok td:nth-child(3) {{ color: #070; }}
 </style></head><body>
 <h1>Kafka lab report</h1>
 <p>Profile <b>{esc(profile)}</b>, generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}:
@@ -202,6 +209,12 @@ tr.failed td {{ background: #fdd; }}
 <th>findings holding</th><th>error</th></tr>
 {rows}
 </table>
+<h2>Findings</h2>
+<p>Computed by each notebook from its own run and checked; also in
+<a href="findings.md">findings.md</a>.</p>
+<table><tr><th>notebook</th><th>id</th><th>status</th><th>finding</th></tr>
+{finding_rows}
+</table>
 <h2>Environment</h2>
 <table>{env_rows}</table>
 </body></html>
@@ -209,6 +222,27 @@ tr.failed td {{ background: #fdd; }}
     index = outputs / "index.html"
     index.write_text(page)
     return index
+
+
+def write_findings(runs: list[NotebookRun], env: dict[str, str], profile: str,
+                   outputs: Path) -> Path:
+    """Write ``outputs/findings.md``: every notebook's findings, holding or not."""
+    lines = [f"# Findings ({profile} profile, {datetime.now(UTC):%Y-%m-%d %H:%M UTC})",
+             "", f"Cluster: {env.get('cluster', '?')}; librdkafka {env.get('librdkafka', '?')}; "
+             f"machine: {env.get('machine', '?')}.", ""]
+    for run in runs:
+        lines.append(f"## {run.stem} ({run.status}, {run.seconds:.0f} s)")
+        lines.append("")
+        if run.error:
+            lines.append(f"- **notebook failed**: {run.error}")
+        lines += [f"- {'holds' if f['holds'] else '**FAILED**'} `{f['id']}`: {f['sentence']}"
+                  for f in run.findings]
+        if not run.findings and not run.error:
+            lines.append("- (no findings recorded)")
+        lines.append("")
+    path = outputs / "findings.md"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def run_report(profile: str = "standard", only: str | None = None,
@@ -233,5 +267,6 @@ def run_report(profile: str = "standard", only: str | None = None,
             bar.set_postfix_str(notebook.stem)
             runs.append(execute(notebook, outputs, profile))
             write_index(runs, env, profile, outputs)
+            write_findings(runs, env, profile, outputs)
         bar.close()
     return runs

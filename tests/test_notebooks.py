@@ -74,5 +74,7 @@ def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path):
     index = (tmp_path / "index.html").read_text()
     assert f'href="{run.stem}.html"' in index and "librdkafka" in index and "4.4.0" in index
     assert run.findings and all(f["holds"] for f in run.findings), run.findings
+    findings = (tmp_path / "findings.md").read_text()
+    assert all(f["id"] in findings and f["id"] in index for f in run.findings)
     # The notebooks leave the shared cluster whole for the next one.
     assert cluster3.brokers == [1, 2, 3]

@@ -58,3 +58,19 @@ def test_old_java_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(jars.MissingTool, match="is Java 11.*Java 17 or newer"):
         jars.find_java()
+
+
+def test_findings_report_marks_a_failed_finding(tmp_path):
+    from labkit.report import NotebookRun, write_findings, write_index
+
+    runs = [NotebookRun("00_a.ipynb", "ok", 1.0, "", [
+                {"id": "a.x", "holds": True, "sentence": "one is one"}]),
+            NotebookRun("01_b.ipynb", "failed", 2.0, "FindingFailed: b.y", [
+                {"id": "b.y", "holds": False, "sentence": "two is three"}])]
+    markdown = write_findings(runs, {"cluster": "test"}, "smoke", tmp_path).read_text()
+    assert "- holds `a.x`: one is one" in markdown
+    assert "- **FAILED** `b.y`: two is three" in markdown
+    page = write_index(runs, {"cluster": "test"}, "smoke", tmp_path).read_text()
+    assert '<tr class="failed"><td>01_b</td><td>b.y</td><td>FAILED</td>' in page
+    assert '<tr class="ok"><td>00_a</td><td>a.x</td><td>holds</td>' in page
+    assert "1 of 2 notebooks ok" in page
