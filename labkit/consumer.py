@@ -299,7 +299,7 @@ class _Member(threading.Thread):
                                      f"{msg.error().name()}: {msg.error().str()}")
                         continue
                     group._process(self, msg)
-                if batch_len:
+                if batch_len and not self.crashed:  # a crashed process commits nothing more
                     self.batches += 1
                     group._after_batch(self)
         finally:
@@ -514,7 +514,11 @@ class ConsumerGroup:
                            _frozen(msg.headers()), time.time(), time.monotonic() - self.t0))
         consumer = member.consumer
         if self.commit == "sync-per-message":
-            consumer.commit(message=msg, asynchronous=False)
+            try:
+                consumer.commit(message=msg, asynchronous=False)
+            except KafkaException as exc:  # e.g. the partition was just revoked
+                self._event(member.member, "error", [f"{msg.topic()}-{msg.partition()}"],
+                            str(exc.args[0]))
         elif self.commit == "store-offsets":
             consumer.store_offsets(message=msg)
         else:
@@ -544,6 +548,10 @@ class ConsumerGroup:
             "t_consumed", "t"])
         frame["e2e_ms"] = (frame.t_consumed - frame.t_produced) * 1000
         return frame
+
+    def processed_count(self) -> int:
+        """How many messages (rows, duplicates included) were processed so far; cheap."""
+        return len(self._rows)
 
     def events(self) -> pd.DataFrame:
         """Every group event so far (see the class docstring for the columns)."""
