@@ -330,7 +330,9 @@ def run_producer(
     topic_list = list(topics)
     deliveries = _Deliveries()
     callback = deliveries.callback
-    t_send_ns: list[int] = [0] * capacity  # wall clock, as in the lab.ts header
+    # Send times on the same clock as the delivery callbacks (the lab.ts header carries
+    # the wall clock instead, for readers in other processes).
+    t_send: list[float] = [0.0] * capacity
     dropped_ids: list[int] = []
     id_prefix = f"{run_id}:".encode()
     pack = struct.Struct(">q").pack
@@ -348,7 +350,6 @@ def run_producer(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        wall0 = time_ns()
         t0 = perf()
         end = t0 + duration if duration else None
         i = 0
@@ -356,8 +357,8 @@ def run_producer(
         while (i < messages) if messages else (perf() < end):
             if stopped is not None and not i & 63 and stopped():
                 break
-            if i >= len(t_send_ns):
-                t_send_ns.extend([0] * len(t_send_ns))
+            if i >= len(t_send):
+                t_send.extend([0.0] * len(t_send))
             if rate:
                 slot = t0 + i / rate
                 if end is not None and slot >= end:
@@ -373,7 +374,7 @@ def run_producer(
                     produce(topic_list[i % n_topics], values[i & 1023], key,
                             on_delivery=callback(i),
                             headers=[("lab.id", id_prefix + b"%d" % i), ("lab.ts", pack(ns))])
-                    t_send_ns[i] = ns
+                    t_send[i] = perf()
                     break
                 except BufferError:
                     buffer_errors += 1
@@ -405,7 +406,7 @@ def run_producer(
     if bar is not None:
         bar.close()
 
-    rows = _records(i, t_send_ns, wall0, t0, deliveries, dropped_ids, topic_list, key_list,
+    rows = _records(i, t_send, t0, deliveries, dropped_ids, topic_list, key_list,
                     size)
     errors = rows.error
     return ProducerRun(
@@ -420,7 +421,7 @@ def run_producer(
     )
 
 
-def _records(n: int, t_send_ns: list[int], wall0: int, t0: float, deliveries: _Deliveries,
+def _records(n: int, t_send_list: list[float], t0: float, deliveries: _Deliveries,
              dropped_ids: list[int], topics: list[str], key_list, size: int) -> pd.DataFrame:
     """Assemble the per-message table from the send times and the delivery reports."""
     partition = np.full(n, -1, dtype=np.int32)
@@ -441,7 +442,7 @@ def _records(n: int, t_send_ns: list[int], wall0: int, t0: float, deliveries: _D
                                                                                 strict=True)])
         offset[ids[ok]] = np.asarray(wheres, dtype=object)[ok].astype(np.int64)
     errors[dropped_ids] = "BufferError"
-    t_send = (np.asarray(t_send_ns[:n], dtype=np.int64) - wall0) / 1e9
+    t_send = np.asarray(t_send_list[:n], dtype=float) - t0
     t_send[dropped_ids] = np.nan
     keys = None if key_list is None else [key_list[i % len(key_list)].decode() for i in range(n)]
     ids = np.arange(n)
