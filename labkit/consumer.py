@@ -128,14 +128,9 @@ def _lab_ids(headers) -> tuple[str, int, float]:
 
 
 def _row(msg) -> tuple:
-    try:
-        run_id, msg_id, sent_ns = parse_headers(msg.headers())
-        t_produced = sent_ns / 1e9
-    except ValueError:
-        run_id, msg_id, t_produced = "", -1, float("nan")
     key = msg.key()
     return (msg.topic(), msg.partition(), msg.offset(), key.decode() if key else None,
-            run_id, msg_id, t_produced, time.time())
+            *_lab_ids(msg.headers()), time.time())
 
 
 # -- consumer groups ------------------------------------------------------------------------
