@@ -26,7 +26,7 @@ test: setup ## the test suite, against real brokers it starts
 lab: setup ## JupyterLab on the notebooks with a shared cluster; stops it on exit
 	$(PY) -m labkit cluster up --brokers 3
 	trap '$(PY) -m labkit cluster down' EXIT INT TERM; \
-		$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+		$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" -eq 0 ] && echo --allow-root)
 
 bench: setup ## producer and consumer rates vs references (not part of the tests)
 	$(PY) bench/producer_bench.py $(BENCH_ARGS)
