@@ -13,10 +13,7 @@ from labkit.profiles import PROFILES
 def cluster_up(brokers: int) -> int:
     """Start a detached cluster and record it in the state file (no-op if one runs)."""
     path = default_state_file()
-    try:
-        running = LocalCluster.attach(path)
-    except ClusterError:
-        running = None
+    running = LocalCluster.running(path)
     if running is not None:
         print(f"a lab cluster is already running: {running.describe()} (state: {path})")
         return 0

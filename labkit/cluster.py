@@ -965,6 +965,14 @@ class LocalCluster(Cluster):
             raise ClusterError(f"the cluster recorded in {path} is not running (stale state)")
         return cluster
 
+    @classmethod
+    def running(cls, state_file: str | os.PathLike | None = None) -> LocalCluster | None:
+        """The running cluster recorded in ``state_file`` (see ``attach``), or None."""
+        try:
+            return cls.attach(state_file)
+        except ClusterError:
+            return None
+
     def status(self) -> pd.DataFrame:
         """One row per node: id, port, pid, state (running / paused / down), log file."""
         rows = []

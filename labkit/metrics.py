@@ -39,6 +39,14 @@ def histogram(latencies_ms) -> HdrHistogram:
     return hist
 
 
+def _steady(records: pd.DataFrame, column: str,
+            warmup_s: float | None) -> tuple[pd.DataFrame, float]:
+    """Rows sent after the warm-up that have a ``column`` value, and the warm-up used."""
+    warmup = default_warmup(records) if warmup_s is None else warmup_s
+    kept = records[(records.t_send >= records.t_send.min() + warmup) & records[column].notna()]
+    return kept, warmup
+
+
 def latency_percentiles(records: pd.DataFrame, column: str = "latency_ms",
                         warmup_s: float | None = None,
                         percentiles=PERCENTILES) -> pd.Series:
@@ -54,9 +62,7 @@ def latency_percentiles(records: pd.DataFrame, column: str = "latency_ms",
         A Series indexed "p50", "p95", ..., "max"; ``attrs`` holds ``warmup_s`` and
         ``count`` (messages measured).
     """
-    warmup = default_warmup(records) if warmup_s is None else warmup_s
-    start = records.t_send.min()
-    kept = records[(records.t_send >= start + warmup) & records[column].notna()]
+    kept, warmup = _steady(records, column, warmup_s)
     hist = histogram(kept[column])
     out = pd.Series(
         {_pname(p): hist.get_value_at_percentile(p) / 1000 for p in percentiles}, dtype=float,
@@ -79,9 +85,7 @@ def percentile_curve(records: pd.DataFrame, column: str = "latency_ms",
         Columns: percentile, latency_ms, one_over_tail (1 / (1 - percentile/100)), the
         x position on a log-percentile axis.
     """
-    warmup = default_warmup(records) if warmup_s is None else warmup_s
-    start = records.t_send.min()
-    kept = records[(records.t_send >= start + warmup) & records[column].notna()]
+    kept, warmup = _steady(records, column, warmup_s)
     hist = histogram(kept[column])
     tails = np.logspace(0, -nines, 60)  # 1 - q, from 100% down to 10^-nines
     qs = 100 * (1 - tails)
@@ -156,24 +160,6 @@ def keys_stick_to_partitions(records: pd.DataFrame) -> pd.DataFrame:
     return (done.groupby(["topic", "key"], observed=True)
             .agg(partitions=("partition", "nunique"), messages=("msg_id", "size"))
             .reset_index())
-
-
-def end_to_end(produced: pd.DataFrame, consumed: pd.DataFrame) -> pd.DataFrame:
-    """Join what was produced with what was consumed, by msg_id (one run).
-
-    Args:
-        produced: a ProducerRun's records (msg_id, t_send ...).
-        consumed: rows with msg_id, t_produced and t_consumed (wall-clock seconds), as from
-            ``labkit.consumer.read_topic`` or a consumer group.
-
-    Returns:
-        ``consumed`` rows with the producer's columns added and ``e2e_ms`` (consume time
-        minus the send time carried in the message).
-    """
-    out = consumed.merge(produced.drop(columns=["topic", "partition", "offset", "key"],
-                                       errors="ignore"), on="msg_id", how="left")
-    out["e2e_ms"] = (out.t_consumed - out.t_produced) * 1000
-    return out
 
 
 def _window_mean(samples: list[dict]) -> float:

@@ -88,10 +88,6 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
     return ax.figure
 
 
-def _label(run) -> str:
-    return getattr(run, "label", str(run))
-
-
 def throughput_over_time(series: dict[str, pd.DataFrame], ax=None, unit: str = "msgs_per_s"):
     """Throughput over time, one line per run.
 

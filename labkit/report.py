@@ -22,7 +22,7 @@ from pathlib import Path
 import confluent_kafka
 
 from labkit import jars
-from labkit.cluster import Cluster, ClusterError, LocalCluster, connect, default_state_file
+from labkit.cluster import Cluster, LocalCluster, connect
 from labkit.profiles import PROFILES
 
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
@@ -78,7 +78,7 @@ def shared_cluster():
     otherwise starts a 3-broker LocalCluster for the run, records it in a temporary state
     file that the notebook kernels inherit (``$LABKIT_STATE_FILE``), and stops it at the end.
     """
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _running_state():
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or LocalCluster.running():
         cluster = connect()
         try:
             yield cluster
@@ -101,17 +101,6 @@ def shared_cluster():
     for leftover in Path(state_dir).glob("*"):
         leftover.unlink()
     os.rmdir(state_dir)
-
-
-def _running_state() -> bool:
-    path = default_state_file()
-    if not path.exists():
-        return False
-    try:
-        LocalCluster.attach(path)
-    except ClusterError:
-        return False
-    return True
 
 
 def execute(notebook: Path, outputs: Path, profile: str) -> NotebookRun:
