@@ -154,6 +154,25 @@ def audit(produced: pd.DataFrame, found: pd.DataFrame, run_id: str | None = None
                        lost=lost.reset_index(drop=True))
 
 
+def totals_table(results, names=None) -> pd.DataFrame:
+    """One row of ``AuditResult.totals`` per audit, e.g. per configuration and run.
+
+    Args:
+        results: a mapping of label -> ``AuditResult``; tuple labels become a MultiIndex.
+        names: names of the index levels, e.g. ``["config", "run"]``.
+
+    Returns:
+        Columns ``COUNTS``, one row per audit, in the mapping's order.
+    """
+    labels = list(results)
+    rows = [results[label].totals for label in labels]
+    if labels and all(isinstance(label, tuple) for label in labels):
+        index = pd.MultiIndex.from_tuples(labels, names=names)
+    else:
+        index = pd.Index(labels, name=(names[0] if names else None))
+    return pd.DataFrame(rows, index=index, columns=list(COUNTS))
+
+
 def _count(frame: pd.DataFrame, columns: dict[str, pd.Series | None]) -> pd.DataFrame:
     """Count rows (None) or true values of each boolean Series per (topic, partition)."""
     data = {name: (np.ones(len(frame), dtype=np.int64) if mask is None

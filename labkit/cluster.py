@@ -47,6 +47,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from labkit import jars
 
 SUPPORTED_BROKER_COUNTS = (1, 3)
+CONTROLLER_ID = 0  # node id of the dedicated controller of a 3-broker LocalCluster
+CONTROLLER_HEAP = "256m"
 LAB_TOPICS = ("user-events", "order-events")
 """The lab's two topics: the producer experiments write both, the consumer group reads both."""
 LAB_TOPIC_PARTITIONS = 6
@@ -153,6 +155,7 @@ class Cluster:
         replication_factor: int | None = None,
         config: dict[str, str] | None = None,
         timeout: float = 30,
+        replica_assignment: list[list[int]] | None = None,
     ) -> None:
         """Create a topic (or keep it if it exists) and wait until every partition has a leader.
 
@@ -162,15 +165,28 @@ class Cluster:
             replication_factor: replicas per partition; default min(3, brokers).
             config: topic configs, e.g. ``{"min.insync.replicas": "2"}``.
             timeout: seconds to wait for creation and leaders.
+            replica_assignment: the brokers of each partition, preferred leader first, e.g.
+                ``[[1, 2]]``; it sets the partition count and replication factor, so
+                ``partitions`` and ``replication_factor`` must then agree with it.
 
         Raises:
             ValueError: the broker refused the topic (bad name, RF above the broker count, ...).
         """
-        rf = replication_factor or min(3, len(self.brokers))
-        future = self.admin().create_topics(
-            [NewTopic(name, partitions, rf, config=dict(config or {}))],
-            operation_timeout=timeout,
-        )[name]
+        if replica_assignment is not None:
+            sizes = {len(r) for r in replica_assignment}
+            if len(replica_assignment) != partitions or len(sizes) != 1 or (
+                    replication_factor not in (None, *sizes)):
+                raise ValueError(
+                    f"replica_assignment={replica_assignment!r} must list {partitions} "
+                    f"partition(s) of equally many brokers (replication_factor="
+                    f"{replication_factor!r})"
+                )
+            rf = sizes.pop()
+            new = NewTopic(name, replica_assignment=replica_assignment, config=dict(config or {}))
+        else:
+            rf = replication_factor or min(3, len(self.brokers))
+            new = NewTopic(name, partitions, rf, config=dict(config or {}))
+        future = self.admin().create_topics([new], operation_timeout=timeout)[name]
         try:
             future.result(timeout=timeout)
         except KafkaException as exc:
@@ -377,7 +393,7 @@ def read_client_config(path: str | os.PathLike) -> dict[str, str]:
 
 @dataclass
 class Node:
-    """One KRaft node (combined broker + controller) of a LocalCluster."""
+    """One KRaft node of a LocalCluster: a broker, a controller, or both (``roles``)."""
 
     id: int
     port: int
@@ -385,6 +401,7 @@ class Node:
     dir: str
     argv: list[str] = field(default_factory=list)
     pid: int | None = None
+    roles: str = "broker,controller"
 
     @property
     def config_file(self) -> Path:
@@ -525,10 +542,17 @@ def _install_cleanup() -> None:
 
 
 class LocalCluster(Cluster):
-    """1 or 3 real Kafka KRaft nodes on 127.0.0.1, as local JVMs. A context manager.
+    """1 or 3 real Kafka brokers on 127.0.0.1 in KRaft mode, as local JVMs. A context manager.
+
+    One broker is a single combined broker + controller node. Three brokers get a fourth
+    JVM, a dedicated controller (node id 0, the quorum's only voter), as production
+    clusters separate them: any two brokers can then be down while the controller still
+    fences them, shrinks ISRs and elects leaders. (With three combined nodes, losing two
+    would lose the controller quorum and freeze the metadata.) ``nodes`` holds the brokers
+    only; the controller is ``controller`` and is not a fault target.
 
     Args:
-        brokers: node count, 1 or 3. Internal topics get replication factor = brokers;
+        brokers: broker count, 1 or 3. Internal topics get replication factor = brokers;
             with 3 brokers, min.insync.replicas is 2 (1 with a single broker).
         base_port: first port to try (ports in use are skipped); default: any free ports.
         heap: JVM heap per node (``-Xmx``/``-Xms``).
@@ -561,25 +585,40 @@ class LocalCluster(Cluster):
         self.data_dir: Path | None = None
         self.state_file: Path | None = None
         self.nodes: dict[int, Node] = {}
+        self.controller: Node | None = None
         self._procs: dict[int, subprocess.Popen] = {}
         self._owned = True
         self._started = False
 
     # -- configuration ----------------------------------------------------------------------
 
+    def _all_nodes(self) -> list[Node]:
+        """The controller (if dedicated) first, then the brokers."""
+        return ([self.controller] if self.controller else []) + list(self.nodes.values())
+
     def _properties(self, node: Node) -> dict[str, Any]:
         n = self.broker_count
-        voters = ",".join(f"{x.id}@127.0.0.1:{x.controller_port}" for x in self.nodes.values())
+        voters = ",".join(f"{x.id}@127.0.0.1:{x.controller_port}" for x in self._all_nodes()
+                          if "controller" in x.roles)
         min_isr = 2 if n >= 3 else 1
+        listeners = {
+            "broker": {"listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+                       "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+                       "inter.broker.listener.name": "PLAINTEXT"},
+            "controller": {"listeners": f"CONTROLLER://127.0.0.1:{node.controller_port}"},
+            "broker,controller": {
+                "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:"
+                             f"{node.controller_port}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+                "inter.broker.listener.name": "PLAINTEXT"},
+        }[node.roles]
+        # The topic defaults are set on every node: in KRaft the controller applies them.
         props = {
-            "process.roles": "broker,controller",
+            "process.roles": node.roles,
             "node.id": node.id,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:"
-                         f"{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            **listeners,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": node.data_dir,
             "num.partitions": 3,
@@ -618,8 +657,9 @@ class LocalCluster(Cluster):
         node.config_file.write_text(
             "".join(f"{k}={v}\n" for k, v in self._properties(node).items())
         )
+        heap = CONTROLLER_HEAP if node.roles == "controller" else self.heap
         node.argv = [
-            java, f"-Xms{self.heap}", f"-Xmx{self.heap}",
+            java, f"-Xms{heap}", f"-Xmx{heap}",
             "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:MaxMetaspaceSize=192m",
             "-XX:ReservedCodeCacheSize=96m", "-XX:MaxDirectMemorySize=256m",
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
@@ -665,18 +705,26 @@ class LocalCluster(Cluster):
         return self
 
     def _start_once(self, java: str, cp: str) -> None:
-        ports = _pick_ports(2 * self.broker_count, self.base_port)
+        dedicated = self.broker_count > 1
+        ports = _pick_ports(2 * self.broker_count + dedicated, self.base_port)
         self.nodes = {}
+        self.controller = None
         for i in range(1, self.broker_count + 1):
             node_dir = self.data_dir / f"broker-{i}"
             shutil.rmtree(node_dir, ignore_errors=True)
-            self.nodes[i] = Node(i, ports[2 * i - 2], ports[2 * i - 1], str(node_dir))
-        for node in self.nodes.values():
+            self.nodes[i] = Node(i, ports[2 * i - 2], ports[2 * i - 1], str(node_dir),
+                                 roles="broker" if dedicated else "broker,controller")
+        if dedicated:
+            node_dir = self.data_dir / "controller"
+            shutil.rmtree(node_dir, ignore_errors=True)
+            self.controller = Node(CONTROLLER_ID, 0, ports[-1], str(node_dir),
+                                   roles="controller")
+        for node in self._all_nodes():
             self._write_node_files(node, java, cp)
         self.bootstrap_servers = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes.values())
         self._admin = None
         self._format(java, cp)
-        for node in self.nodes.values():
+        for node in self._all_nodes():
             self._spawn(node)
         self._await_ready()
 
@@ -690,12 +738,12 @@ class LocalCluster(Cluster):
                  "format", "-t", cluster_id, "-c", str(node.config_file)],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
-            for node in self.nodes.values()
+            for node in self._all_nodes()
         }
         for node_id, proc in procs.items():
             out, _ = proc.communicate(timeout=120)
             if proc.returncode != 0:
-                raise ClusterError(f"formatting broker {node_id}'s storage failed:\n{out[-2000:]}")
+                raise ClusterError(f"formatting {_name(node_id)}'s storage failed:\n{out[-2000:]}")
 
     def _spawn(self, node: Node) -> None:
         argv = node.argv
@@ -720,13 +768,13 @@ class LocalCluster(Cluster):
         expected = set(self.nodes)
         registered: set[int] = set()
         while time.monotonic() < deadline:
-            for node in self.nodes.values():
+            for node in self._all_nodes():
                 if not self._alive(node):
                     tail = self.log_tail(node.id, 30)
                     if "Address already in use" in tail:
                         raise _PortTaken()
                     raise ClusterError(
-                        f"broker {node.id} exited during start-up:\n{self._errors(node.id)}"
+                        f"{_name(node.id)} exited during start-up:\n{self._errors(node.id)}"
                     )
             with contextlib.suppress(KafkaException):
                 registered = set(self.admin().list_topics(timeout=2).brokers)
@@ -775,9 +823,9 @@ class LocalCluster(Cluster):
             _OWNED.remove(self)
 
     def _kill_all(self) -> None:
-        for node in self.nodes.values():
+        for node in self._all_nodes():
             self._signal(node, signal.SIGKILL)
-        for node in self.nodes.values():
+        for node in self._all_nodes():
             self._reap(node, timeout=10)
 
     def close(self) -> None:
@@ -875,9 +923,17 @@ class LocalCluster(Cluster):
         except KafkaException:
             return False
 
+    def _log_node(self, node_id: int) -> Node:
+        if self.controller is not None and node_id == self.controller.id:
+            return self.controller
+        return self._node(node_id)
+
     def log_tail(self, broker_id: int, lines: int = 20) -> str:
-        """Return the last ``lines`` lines of a broker's server.log (and JVM output)."""
-        node = self._node(broker_id)
+        """Return the last ``lines`` lines of a node's server.log (and JVM output).
+
+        ``broker_id`` may also be ``CONTROLLER_ID``, the dedicated controller.
+        """
+        node = self._log_node(broker_id)
         parts = []
         for name in ("server.log", "stdout.log"):
             path = node.log_dir / name
@@ -888,7 +944,7 @@ class LocalCluster(Cluster):
 
     def _errors(self, broker_id: int, lines: int = 15) -> str:
         """The ERROR/FATAL lines of a broker's log (with their stack traces' first lines)."""
-        node = self._node(broker_id)
+        node = self._log_node(broker_id)
         found = []
         for name in ("server.log", "stdout.log"):
             path = node.log_dir / name
@@ -899,7 +955,8 @@ class LocalCluster(Cluster):
 
     def describe(self) -> str:
         """One line saying what this cluster is."""
-        return f"local {self.broker_count}-broker Kafka {jars.KAFKA_VERSION} at " \
+        controller = " and a dedicated controller" if self.controller else ""
+        return f"local {self.broker_count}-broker Kafka {jars.KAFKA_VERSION}{controller} at " \
                f"{self.bootstrap_servers}"
 
     # -- sharing with other processes -------------------------------------------------------
@@ -920,6 +977,7 @@ class LocalCluster(Cluster):
             "detached": self.detached,
             "owner_pid": os.getpid(),
             "nodes": [asdict(n) for n in self.nodes.values()],
+            "controller": asdict(self.controller) if self.controller else None,
         }
 
     def _update_state(self) -> None:
@@ -961,6 +1019,8 @@ class LocalCluster(Cluster):
         cluster.data_dir = Path(state["data_dir"])
         cluster.bootstrap_servers = state["bootstrap_servers"]
         cluster.nodes = {e["id"]: Node(**e) for e in state["nodes"]}
+        if state.get("controller"):
+            cluster.controller = Node(**state["controller"])
         if not any(_is_alive(n.pid) for n in cluster.nodes.values()):
             raise ClusterError(f"the cluster recorded in {path} is not running (stale state)")
         return cluster
@@ -974,18 +1034,23 @@ class LocalCluster(Cluster):
             return None
 
     def status(self) -> pd.DataFrame:
-        """One row per node: id, port, pid, state (running / paused / down), log file."""
+        """One row per node: id, roles, port, pid, state (running / paused / down), log file."""
         rows = []
-        for node in self.nodes.values():
+        for node in self._all_nodes():
             state = _process_state(node.pid)
             rows.append({
-                "broker": node.id, "port": node.port, "controller_port": node.controller_port,
+                "broker": node.id, "roles": node.roles, "port": node.port,
+                "controller_port": node.controller_port,
                 "pid": node.pid,
                 "state": "down" if state in (None, "Z", "X") else
                          "paused" if state == "T" else "running",
                 "log": str(node.log_dir / "server.log"),
             })
         return pd.DataFrame(rows)
+
+
+def _name(node_id: int) -> str:
+    return "the controller" if node_id == CONTROLLER_ID else f"broker {node_id}"
 
 
 class _PortTaken(Exception):

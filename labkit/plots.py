@@ -330,3 +330,131 @@ def lag_over_time(lag: pd.DataFrame, ax=None, title: str = "Consumer lag"):
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure
+
+
+# -- faults: timelines with markers, audits, loss per configuration --------------------------
+
+
+def fault_markers(ax, events: pd.DataFrame | None, zero_wall: float) -> None:
+    """Mark each fault of a ``FaultSchedule.events`` frame with a dashed line and a label.
+
+    Args:
+        ax: the axes, whose x axis is seconds since ``zero_wall``.
+        events: ``FaultSchedule.events`` (its action, broker and wall columns), or None.
+        zero_wall: wall-clock time (epoch seconds) that is 0 on the x axis, e.g. a
+            ``ProducerRun.started_wall``.
+    """
+    if events is None:
+        return
+    colors = {"kill": "tab:red", "pause": "tab:orange", "resume": "tab:green",
+              "restart": "tab:green"}
+    for row in events.itertuples():
+        at = row.wall.timestamp() - zero_wall
+        color = colors.get(row.action, "black")
+        ax.axvline(at, color=color, ls="--", lw=1)
+        ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
+                    rotation=90, va="top", ha="right", fontsize=8, color=color)
+
+
+def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0.25,
+                   title: str = ""):
+    """Throughput and delivery latency over time for producer runs, with the faults marked.
+
+    The top panel counts successful deliveries per second (by delivery time) and, in red
+    crosses, failed deliveries; the bottom panel shows the slowest delivery latency of the
+    messages sent in each bucket (by send time), on a log scale.
+
+    Args:
+        runs: one ``ProducerRun`` or a list of them (drawn on the first run's clock).
+        events: ``FaultSchedule.events`` for the markers.
+        bucket_s: bucket width in seconds.
+        title: figure title.
+
+    Returns:
+        The figure.
+    """
+    runs = [runs] if not isinstance(runs, list | tuple) else list(runs)
+    zero = runs[0].started_wall
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True,
+                                      layout="constrained")
+    for run in runs:
+        shift = run.started_wall - zero
+        rec = run.records
+        ok = metrics.throughput(rec, bucket_s)
+        top.plot(ok.t + shift, ok.msgs_per_s, drawstyle="steps-post", label=run.label)
+        failed = rec[~rec.error.isin(["", "unreported", "BufferError"])
+                     & rec.t_delivered.notna()]
+        if len(failed):
+            per = failed.groupby(np.floor(failed.t_delivered / bucket_s)).size() / bucket_s
+            top.scatter(per.index * bucket_s + shift, per.values, marker="x", color="tab:red",
+                        s=18, label=f"{run.label}: failed")
+        sent = rec[rec.latency_ms.notna()]
+        if len(sent):
+            worst = sent.groupby(np.floor(sent.t_send / bucket_s)).latency_ms.max()
+            bottom.plot(worst.index * bucket_s + shift, worst.values, drawstyle="steps-post",
+                        label=run.label)
+    top.set_ylabel("deliveries/s")
+    bottom.set_ylabel("slowest latency (ms)")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("seconds since the run started")
+    for axis in (top, bottom):
+        fault_markers(axis, events, zero)
+    top.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    bottom.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+AUDIT_COLUMNS = ("sent", "acked", "failed", "unreported", "lost", "duplicates", "reordered",
+                 "failed_present", "unreported_present")
+"""The audit counts an audit table shows, producer view first, then what the topic holds."""
+
+
+def audit_table(table: pd.DataFrame):
+    """An audit table (rows: runs or configurations; columns: audit counts) for display,
+    with every non-zero loss, duplicate or reorder highlighted.
+
+    Args:
+        table: rows of ``AuditResult.totals`` (e.g. ``labkit.audit.totals_table``).
+
+    Returns:
+        A pandas ``Styler`` (display it in a notebook).
+    """
+    cols = [c for c in AUDIT_COLUMNS if c in table.columns]
+    bad = {"lost": "#f4a6a6", "duplicates": "#f9d49b", "reordered": "#f9d49b",
+           "failed_present": "#f9e79b", "unreported_present": "#f9e79b"}
+
+    def shade(column: pd.Series) -> list[str]:
+        color = bad.get(column.name)
+        return [f"background-color: {color}" if color and v > 0 else "" for v in column]
+
+    return table[cols].style.apply(shade).format("{:,.0f}")
+
+
+def loss_heatmap(table: pd.DataFrame, ax=None, title: str = "Acknowledged messages lost",
+                 cmap: str = "Reds"):
+    """A heat map of a count per configuration (rows) and run or setting (columns).
+
+    Args:
+        table: a 2-D frame of counts, e.g. ``totals.pivot(index="config", columns="run",
+            values="lost")``.
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+        cmap: matplotlib colour map.
+    """
+    ax = _axes(ax)
+    values = table.to_numpy(dtype=float)
+    top = max(1.0, float(np.nanmax(values))) if values.size else 1.0
+    image = ax.imshow(values, cmap=cmap, vmin=0, vmax=top, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.annotate("" if np.isnan(v) else f"{v:,.0f}", (j, i), ha="center", va="center",
+                    color="white" if v > 0.6 * top else "black")
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns])
+    ax.set_yticks(range(table.shape[0]), [str(r) for r in table.index])
+    ax.set_xlabel(str(table.columns.name or ""))
+    ax.set_ylabel(str(table.index.name or ""))
+    ax.grid(False)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    return ax.figure

@@ -128,6 +128,11 @@ class ProducerRun:
         wall_s: seconds from the first ``produce()`` until flush returned (or the producer
             was dropped).
         stats: parsed librdkafka statistics, one dict per ``statistics.interval.ms``.
+        started_wall: wall-clock time (epoch seconds) at which ``t_send`` and
+            ``t_delivered`` are 0, to line the run up with faults and readers.
+        client_errors: errors librdkafka reported outside delivery reports (its
+            ``error_cb``: a broker connection lost, all brokers down, ...), one row each:
+            t (seconds on the run's clock), error (name), reason.
     """
 
     label: str
@@ -143,6 +148,9 @@ class ProducerRun:
     dropped: int
     wall_s: float
     stats: list[dict] = field(default_factory=list)
+    started_wall: float = float("nan")
+    client_errors: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["t", "error", "reason"]))
 
     @property
     def throughput(self) -> float:
@@ -315,7 +323,10 @@ def run_producer(
     settings = validate_config(dict(config or {}))
     run_id = uuid.uuid4().hex[:12]
     stats: list[dict] = []
+    client_errors: list[tuple[float, str, str]] = []
     client = cluster.client_config(**settings, logger=client_log)
+    client["error_cb"] = lambda err: client_errors.append(
+        (time.perf_counter(), err.name(), err.str()))
     if stats_interval_ms:
         client["statistics.interval.ms"] = int(stats_interval_ms)
         client["stats_cb"] = lambda text: stats.append(json.loads(text))
@@ -350,7 +361,7 @@ def run_producer(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        t0 = perf()
+        t0, started_wall = perf(), time.time()
         end = t0 + duration if duration else None
         i = 0
         stopped = stop.is_set if stop is not None else None
@@ -417,7 +428,9 @@ def run_producer(
         records=rows, sent=i - len(dropped_ids), delivered=int((errors == "").sum()),
         failed=int((~errors.isin(["", "BufferError", "unreported"])).sum()),
         unreported=int((errors == "unreported").sum()), buffer_errors=buffer_errors,
-        dropped=len(dropped_ids), wall_s=wall, stats=stats,
+        dropped=len(dropped_ids), wall_s=wall, stats=stats, started_wall=started_wall,
+        client_errors=pd.DataFrame([(t - t0, name, reason) for t, name, reason in client_errors],
+                                   columns=["t", "error", "reason"]),
     )
 
 
