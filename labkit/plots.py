@@ -412,8 +412,9 @@ AUDIT_COLUMNS = ("sent", "acked", "failed", "unreported", "lost", "duplicates", 
 
 
 def audit_table(table: pd.DataFrame):
-    """An audit table (rows: runs or configurations; columns: audit counts) for display,
-    with every non-zero loss, duplicate or reorder highlighted.
+    """An audit table for display, every non-zero loss, duplicate or reorder highlighted.
+
+    Rows are runs or configurations, columns audit counts.
 
     Args:
         table: rows of ``AuditResult.totals`` (e.g. ``labkit.audit.totals_table``).
