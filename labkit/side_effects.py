@@ -659,6 +659,7 @@ def plot_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None
         The figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
     if ax is None:
@@ -681,8 +682,6 @@ def plot_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None
             ax.add_patch(Rectangle((batch.min() - 0.5, row - 0.45), batch.max() - batch.min() + 1,
                                    0.9, fill=False, edgecolor="black", linewidth=0.8))
     ax.axvline(-0.5, color="black", ls="--", lw=1)
-    ax.annotate("crash", (-0.5, 1), xycoords=("data", "axes fraction"), ha="right",
-                va="bottom", fontsize=8)
     ax.set_yticks(range(len(strips)), list(strips))
     ax.set_ylim(len(strips) - 0.5, -0.5)
     ax.grid(False)
@@ -691,7 +690,8 @@ def plot_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None
     ax.legend(handles=[Patch(color=COPY_COLORS[0], label="no row (gap)"),
                        Patch(color=COPY_COLORS[1], label="one row"),
                        Patch(color=COPY_COLORS[2], label="two rows (duplicate)"),
-                       Patch(fill=False, edgecolor="black", label="crash batch")],
+                       Patch(fill=False, edgecolor="black", label="crash batch"),
+                       Line2D([], [], color="black", ls="--", lw=1, label="crash")],
               loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title(title)
     return ax.figure
