@@ -182,7 +182,9 @@ class Cluster:
                     f"{replication_factor!r})"
                 )
             rf = sizes.pop()
-            new = NewTopic(name, replica_assignment=replica_assignment, config=dict(config or {}))
+            # confluent-kafka wants the partition count here, and no replication factor.
+            new = NewTopic(name, num_partitions=partitions, replica_assignment=replica_assignment,
+                           config=dict(config or {}))
         else:
             rf = replication_factor or min(3, len(self.brokers))
             new = NewTopic(name, partitions, rf, config=dict(config or {}))

@@ -407,7 +407,7 @@ def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0
 
 
 AUDIT_COLUMNS = ("sent", "acked", "failed", "unreported", "lost", "duplicates", "reordered",
-                 "failed_present", "unreported_present")
+                 "failed_present", "unreported_present", "acked_elsewhere")
 """The audit counts an audit table shows, producer view first, then what the topic holds."""
 
 

@@ -552,6 +552,14 @@ class Background:
         self._thread.start()
         return self
 
+    def stop(self) -> None:
+        """Ask the stream to stop sending, without waiting for its flush.
+
+        Leaving the block waits for the flush; stopping several streams first lets them
+        flush in parallel.
+        """
+        self._stop.set()
+
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
         self._thread.join(120)

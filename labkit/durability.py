@@ -1,0 +1,177 @@
+"""Producer durability under a broker crash: several configs, one fault, an audit each.
+
+``crash_runs`` repeats an experiment: fresh topics (one per producer config, replication
+factor 3, placed alike so that one broker leads the same partitions of every topic), a
+producer per config streaming to its topic at the same time, and one ``FaultSchedule``
+that SIGKILLs that broker mid-stream and starts it again a moment later. Every config sees
+the same crash at the same instant. Each topic is then read back and audited
+(``labkit.audit``). The victim changes from run to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from labkit.audit import AuditResult, audit, totals_table
+from labkit.cluster import Cluster, unique_name
+from labkit.consumer import read_topic
+from labkit.faults import FaultSchedule, wait_healthy
+from labkit.producer import Background, ProducerRun, run_producer, validate_config
+
+ACKS_CONFIGS: dict[str, dict[str, Any]] = {
+    "acks=0": {"acks": "0", "enable.idempotence": False},
+    "acks=1": {"acks": "1", "enable.idempotence": False},
+    "acks=all": {"acks": "all", "enable.idempotence": False},
+    "acks=all + idempotence": {"acks": "all", "enable.idempotence": True},
+}
+"""The producer configs notebook 20 compares (idempotence needs acks=all)."""
+
+
+@dataclass
+class CrashRun:
+    """One repetition of the experiment.
+
+    Attributes:
+        number: 0, 1, ... in the order run.
+        victim: the broker killed.
+        led: partitions the victim led when it was killed, per topic.
+        topics: config label -> topic written.
+        events: the ``FaultSchedule.events`` of this run.
+        producers: config label -> the ``ProducerRun``.
+        audits: config label -> the ``AuditResult`` of its topic.
+    """
+
+    number: int
+    victim: int
+    led: dict[str, list[int]]
+    topics: dict[str, str]
+    events: pd.DataFrame
+    producers: dict[str, ProducerRun]
+    audits: dict[str, AuditResult]
+
+    @property
+    def kill_wall(self) -> float:
+        """Wall-clock time (epoch seconds) the kill began."""
+        return self.events[self.events.action == "kill"].wall.iloc[0].timestamp()
+
+
+def placement(brokers: list[int], victim: int, partitions: int) -> list[list[int]]:
+    """Replica lists (preferred leader first) for an RF 3 topic led partly by ``victim``.
+
+    ``victim`` leads partitions 0, 3, 6, ...; the other brokers lead the rest in turn.
+
+    Raises:
+        ValueError: fewer than 3 brokers, or ``victim`` is not one of them.
+    """
+    if len(brokers) < 3 or victim not in brokers:
+        raise ValueError(f"placement needs 3 brokers including victim {victim!r}; "
+                         f"brokers are {brokers}")
+    ring = sorted(brokers)
+    start = ring.index(victim)
+    ring = ring[start:] + ring[:start]
+    return [[ring[(i + k) % len(ring)] for k in range(3)] for i in range(partitions)]
+
+
+def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, rate: float,
+               duration: float, fault_at: float, down_s: float, partitions: int = 3,
+               topic_config: dict[str, str] | None = None,
+               common: dict[str, Any] | None = None) -> list[CrashRun]:
+    """Run the crash experiment ``runs`` times; return what each run did and found.
+
+    Args:
+        cluster: a local cluster of 3 brokers (fault injection).
+        configs: label -> producer config; each gets its own topic and producer.
+        runs: repetitions; run ``r`` kills broker ``brokers[r % 3]``.
+        rate: messages per second each producer offers.
+        duration: seconds each producer sends (its flush then waits for the rest).
+        fault_at: seconds into the run the victim is killed (SIGKILL).
+        down_s: seconds it stays dead before it is started again on its data.
+        partitions: partitions per topic.
+        topic_config: topic configs (e.g. ``{"min.insync.replicas": "2"}``).
+        common: settings added to every producer config (e.g. ``linger.ms``).
+
+    Raises:
+        ValueError: a bad argument or producer config, before anything runs.
+    """
+    if runs < 1 or not configs:
+        raise ValueError(f"runs={runs!r} must be >= 1 and configs must name at least one config")
+    if not 0 <= fault_at < duration or down_s < 0:
+        raise ValueError(f"fault_at={fault_at!r} must lie in [0, duration={duration!r}) and "
+                         f"down_s={down_s!r} must be >= 0")
+    full = {label: {**(common or {}), **config} for label, config in configs.items()}
+    for config in full.values():
+        validate_config(dict(config))
+    brokers = sorted(cluster.brokers)
+    placement(brokers, brokers[0], partitions)  # checks the broker count
+    return [_one_run(cluster, number, brokers[number % len(brokers)], full, rate, duration,
+                     fault_at, down_s, partitions, topic_config)
+            for number in range(runs)]
+
+
+def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s, partitions,
+             topic_config) -> CrashRun:
+    assignment = placement(sorted(cluster.brokers), victim, partitions)
+    topics = {label: unique_name(f"crash-{number}") for label in configs}
+    for topic in topics.values():
+        cluster.create_topic(topic, partitions, config=topic_config,
+                             replica_assignment=assignment)
+    # A new partition answers acks=all slowly until its followers fetch: warm every topic.
+    run_producer(cluster, {"acks": "all"}, messages=50 * partitions * len(topics),
+                 keys="sequential", topics=list(topics.values()), label="warm-up")
+    table = cluster.partitions(list(topics.values()))
+    led = {topic: sorted(table[(table.topic == topic) & (table.leader == victim)].partition)
+           for topic in topics.values()}
+    steps = [(fault_at, "kill", victim), (fault_at + down_s, "restart", "last")]
+    streams = {label: Background(cluster, config, rate=rate, topics=[topics[label]],
+                                 label=label)
+               for label, config in configs.items()}
+    with FaultSchedule(cluster, steps) as schedule, contextlib.ExitStack() as running:
+        for stream in streams.values():
+            running.enter_context(stream)
+        time.sleep(duration)
+        for stream in streams.values():
+            stream.stop()
+    wait_healthy(cluster, list(topics.values()), timeout=120)
+    producers = {label: stream.run for label, stream in streams.items()}
+    audits = {label: audit(producers[label].records, read_topic(cluster, topics[label]),
+                           producers[label].run_id)
+              for label in configs}
+    return CrashRun(number, victim, led, topics, schedule.events, producers, audits)
+
+
+def totals(runs: list[CrashRun]) -> pd.DataFrame:
+    """The audit totals of every config in every run: index (config, run), ``COUNTS``."""
+    return totals_table({(label, run.number): result for run in runs
+                         for label, result in run.audits.items()}, names=["config", "run"])
+
+
+def lost_messages(runs: list[CrashRun]) -> pd.DataFrame:
+    """Every acknowledged message that was lost, with where and when it was acknowledged.
+
+    Columns: config, run, victim, topic, partition, msg_id, led_by_victim (the victim led
+    its partition when it was killed), acked_s (when its delivery report came, seconds
+    relative to the kill; negative is before it).
+    """
+    frames = []
+    for run in runs:
+        for label, result in run.audits.items():
+            lost = result.lost
+            if lost.empty:
+                continue
+            producer = run.producers[label]
+            led = run.led[run.topics[label]]
+            frames.append(pd.DataFrame({
+                "config": label, "run": run.number, "victim": run.victim,
+                "topic": lost.topic.astype(str).to_numpy(),
+                "partition": lost.partition.to_numpy(), "msg_id": lost.msg_id.to_numpy(),
+                "led_by_victim": lost.partition.isin(led).to_numpy(),
+                "acked_s": (lost.t_delivered + producer.started_wall - run.kill_wall).to_numpy(),
+            }))
+    columns = ["config", "run", "victim", "topic", "partition", "msg_id", "led_by_victim",
+               "acked_s"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
