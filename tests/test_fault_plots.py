@@ -1,0 +1,68 @@
+"""The fault plots and audit tables draw what their frames hold (no broker)."""
+
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from labkit import plots
+from labkit.audit import audit, totals_table
+
+matplotlib.use("Agg")
+
+
+def events(*rows):
+    """FaultSchedule-like events from (action, broker, wall seconds) tuples."""
+    frame = pd.DataFrame(rows, columns=["action", "broker", "wall"])
+    frame["wall"] = pd.to_datetime(frame.wall, unit="s", utc=True)
+    return frame
+
+
+def producer_run(started_wall, label="p"):
+    """A ProducerRun-like object: 8 delivered messages, one failed, one slow."""
+    records = pd.DataFrame({
+        "msg_id": range(10), "size": 100,
+        "t_send": np.arange(10) * 0.1,
+        "t_delivered": np.arange(10) * 0.1 + 0.01,
+        "latency_ms": [10.0] * 5 + [900.0] + [10.0] * 4,
+        "error": [""] * 7 + ["NOT_ENOUGH_REPLICAS"] + ["", ""],
+    })
+    return type("Run", (), {"records": records, "started_wall": started_wall, "label": label})()
+
+
+def test_fault_timeline_marks_each_fault_at_its_time_on_the_run_clock():
+    fig = plots.fault_timeline([producer_run(1000.0), producer_run(1000.5, "q")],
+                               events(("kill", 2, 1000.3), ("restart", 2, 1000.8)))
+    top, bottom = fig.axes
+    marks = [line.get_xdata()[0] for line in top.lines if line.get_linestyle() == "--"]
+    assert marks == pytest.approx([0.3, 0.8])
+    assert [t.get_text() for t in top.texts] == ["kill 2", "restart 2"]
+    # The second run is drawn on the first run's clock, shifted by 0.5 s.
+    delivered = [line for line in top.lines if line.get_linestyle() != "--"]
+    assert delivered[1].get_xdata()[0] == pytest.approx(delivered[0].get_xdata()[0] + 0.5)
+    assert bottom.get_yscale() == "log" and max(bottom.lines[0].get_ydata()) == 900.0
+    assert "p: failed" in [t.get_text() for t in top.get_legend().get_texts()]
+
+
+def test_loss_heatmap_writes_each_count_in_its_cell():
+    table = pd.DataFrame({0: [0, 12], 1: [0, 3]}, index=["acks=all", "acks=1"])
+    fig = plots.loss_heatmap(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["0", "0", "12", "3"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["acks=all", "acks=1"]
+
+
+def test_audit_table_highlights_losses_only_where_there_are_some():
+    sent = pd.DataFrame({"msg_id": [0, 1], "topic": pd.Categorical(["t", "t"]),
+                         "partition": [0, 0], "offset": [0, 1], "error": ["", ""]})
+    found = pd.DataFrame({"topic": ["t"], "partition": [0], "offset": [0], "msg_id": [0]})
+    table = totals_table({("a", 0): audit(sent, found), ("b", 0): audit(sent, found.iloc[:0])},
+                         names=["config", "run"])
+    assert table.lost.tolist() == [1, 2] and table.index.names == ["config", "run"]
+    css = plots.audit_table(table).to_html().split("</style>")[0]  # the shaded cells' rules
+    lost = list(plots.AUDIT_COLUMNS).index("lost")
+    assert sorted(re.findall(r"row(\d+)_col(\d+)", css)) == [("0", str(lost)), ("1", str(lost))]
+    clean = totals_table({"a": audit(sent.iloc[:1], found)})
+    assert "background-color" not in plots.audit_table(clean).to_html()
