@@ -39,6 +39,7 @@ from labkit.cluster import LAB_TOPICS, Cluster, client_log, wait_until
 from labkit.producer import parse_headers
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
+OFFSETS_TOPIC = "__consumer_offsets"
 
 
 def read_topic(cluster: Cluster, topics, isolation_level: str = "read_committed",
@@ -134,6 +135,52 @@ def _row(msg) -> tuple:
 
 
 # -- consumer groups ------------------------------------------------------------------------
+
+
+def coordinator_partition(group_id: str, partitions: int) -> int:
+    """The ``__consumer_offsets`` partition of a group: its leader is the group's coordinator.
+
+    Kafka's rule: the absolute value of the group id's Java ``String.hashCode()``, modulo
+    the partition count of ``__consumer_offsets`` (``offsets.topic.num.partitions``).
+    """
+    h = 0
+    units = group_id.encode("utf-16-be")  # Java hashes UTF-16 code units
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i:i + 2], "big")) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    return (0 if h == -(1 << 31) else abs(h)) % partitions  # Kafka's Utils.abs
+
+
+def coordinator_of(cluster: Cluster, group_id: str, timeout: float = 60) -> int:
+    """Return the broker that coordinates ``group_id`` (the group need not exist yet).
+
+    The coordinator is the leader of the group's ``__consumer_offsets`` partition (see
+    ``coordinator_partition``), so an experiment can place other leaderships on the broker
+    that coordinates its group, or away from it. The offsets topic is created first if it
+    does not exist yet (the first group lookup creates it).
+
+    Raises:
+        TimeoutError: the offsets topic did not get a leader for every partition in time.
+    """
+    if OFFSETS_TOPIC not in cluster.admin().list_topics(timeout=10).topics:
+        # A group member's first coordinator lookup makes the broker create the topic.
+        probe = Consumer(cluster.client_config(**{
+            "group.id": f"labkit-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+            "logger": client_log}))
+        try:
+            probe.subscribe([OFFSETS_TOPIC])
+            wait_until(lambda: (probe.poll(0.2), OFFSETS_TOPIC in
+                                cluster.admin().list_topics(timeout=10).topics)[1],
+                       timeout, f"the broker to create {OFFSETS_TOPIC}")
+        finally:
+            probe.close()
+    leaders = wait_until(
+        lambda: (parts := {p.id: p.leader for p in
+                           cluster.topic_metadata(OFFSETS_TOPIC).partitions.values()})
+        and all(b >= 0 for b in parts.values()) and parts,
+        timeout, f"a leader for every partition of {OFFSETS_TOPIC}")
+    return leaders[coordinator_partition(group_id, len(leaders))]
+
 
 COMMIT_MODES = ("auto", "sync-per-message", "sync-per-batch", "async", "store-offsets")
 EVENT_KINDS = ("join", "assign", "revoke", "lost", "error", "commit", "leave", "crash",
@@ -337,6 +384,8 @@ class ConsumerGroup:
         group started), t_produced and t_consumed (wall clock, s), e2e_ms.
         ``events()``: t, member, kind (join, assign, revoke, lost, error, commit, leave,
         crash, pause, resume), partitions (list of "topic-partition"), detail.
+        ``t`` is seconds since the group started; ``started_wall`` is that moment on the
+        wall clock (epoch seconds), to line events up with producer runs and faults.
         ``lag()``: t, member, topic, partition, lag (librdkafka's consumer_lag).
 
     Raises:
@@ -391,6 +440,7 @@ class ConsumerGroup:
         self._lag: list[tuple] = []
         self._rng = random.Random(0)
         self.t0 = time.monotonic()
+        self.started_wall = time.time()  # wall clock (epoch s) at which ``t`` is 0
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -399,7 +449,7 @@ class ConsumerGroup:
         """Start the initial members."""
         if not self._started:
             self._started = True
-            self.t0 = time.monotonic()
+            self.t0, self.started_wall = time.monotonic(), time.time()
             for _ in range(self.initial_members):
                 self.add_member()
         return self
