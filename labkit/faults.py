@@ -6,7 +6,9 @@ the given topics until the cluster has settled, and returns a ``FaultRun`` whose
 directly. ``t`` is seconds since the fault.
 
 ``FaultSchedule`` instead applies a list of faults at set times in a background thread while
-the caller runs a workload (a producer, a consumer group), and records when each happened.
+the caller runs a workload (a producer, a consumer group), and records when each happened;
+``PartitionWatch`` samples leaders and ISRs meanwhile, so the cluster's reaction (a fenced
+broker's leaderships moving, an ISR shrinking and growing back) can be lined up with both.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+from confluent_kafka.admin import AdminClient
 
-from labkit.cluster import Cluster, FaultInjectionUnavailable, wait_until
+from labkit.cluster import Cluster, FaultInjectionUnavailable, client_log, wait_until
 
 
 @dataclass
@@ -277,6 +280,26 @@ def leader_fault(fault: str, topic: str, partition: int = 0, at: float = 1.0,
     return steps
 
 
+def replicas_led_by(broker: int, brokers, partitions: int,
+                    replication_factor: int | None = None) -> list[list[int]]:
+    """A replica assignment in which ``broker`` leads partition 0, the next broker 1, ....
+
+    For ``create_topic(replica_assignment=...)`` in experiments that break a chosen broker
+    and need to know what it leads. Each partition's replicas are its leader, then the
+    brokers after it round the ring of ``brokers`` (sorted).
+
+    Raises:
+        ValueError: ``broker`` is not in ``brokers``, or the replication factor exceeds them.
+    """
+    ring = sorted(brokers)
+    rf = len(ring) if replication_factor is None else replication_factor
+    if broker not in ring or not 1 <= rf <= len(ring):
+        raise ValueError(f"cannot lead with broker {broker} from brokers {ring} at "
+                         f"replication_factor={rf}")
+    first = ring.index(broker)
+    return [[ring[(first + p + r) % len(ring)] for r in range(rf)] for p in range(partitions)]
+
+
 def _check_steps(steps, cluster: Cluster) -> list[tuple[float, str, int | str]]:
     checked: list[tuple[float, str, int | str]] = []
     for number, step in enumerate(steps):
@@ -332,6 +355,91 @@ def wait_serving(cluster: Cluster, broker: int, timeout: float = 60) -> None:
     """
     wait_until(lambda: serving(cluster, broker), timeout,
                f"broker {broker} to serve clients again", interval=0.1)
+
+
+class PartitionWatch:
+    """Sample the leader and ISR of every partition of ``topics`` in a background thread.
+
+    A context manager: sampling starts on entering and stops on leaving. The watch asks
+    with its own admin client, whose requests time out after ``request_timeout`` seconds: a
+    paused broker accepts connections but never answers, and must cost a missed sample,
+    not a stalled watch.
+
+    Args:
+        cluster: where to watch.
+        topics: topic names.
+        interval: seconds between samples.
+        request_timeout: seconds one metadata request may take.
+
+    Attributes:
+        missed: samples lost to a failed or timed-out metadata request.
+    """
+
+    def __init__(self, cluster: Cluster, topics, interval: float = 0.2,
+                 request_timeout: float = 1.0):
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.interval, self.request_timeout = interval, request_timeout
+        self.missed = 0
+        self._admin = AdminClient(cluster.client_config(logger=client_log, **{
+            "socket.timeout.ms": int(request_timeout * 1000),
+            "allow.auto.create.topics": False}))
+        self._rows: list[tuple] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="labkit-partition-watch",
+                                        daemon=True)
+
+    def __enter__(self) -> PartitionWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(self.interval + 2 * self.request_timeout + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            wall = time.time()
+            try:
+                found = self._admin.list_topics(timeout=self.request_timeout).topics
+                rows = [(wall, topic, p.id, p.leader, sorted(p.isrs))
+                        for topic in self.topics if topic in found
+                        for p in sorted(found[topic].partitions.values(), key=lambda p: p.id)]
+            except Exception:  # noqa: BLE001 - a paused or dead broker: skip this sample
+                self.missed += 1
+            else:
+                self._rows.extend(rows)
+            self._stop.wait(self.interval)
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        """One row per partition per sample.
+
+        Columns: wall (epoch seconds), topic, partition, leader (-1: none), isr (sorted
+        broker ids).
+        """
+        return pd.DataFrame(list(self._rows),
+                            columns=["wall", "topic", "partition", "leader", "isr"])
+
+
+def partition_changes(timeline: pd.DataFrame) -> pd.DataFrame:
+    """The samples of a ``PartitionWatch`` timeline where a partition's leader or ISR changed.
+
+    Returns:
+        Columns wall, topic, partition, leader, isr, was_leader, was_isr: the first sample
+        showing each new state, and the state before it (the first sample of each partition
+        is the starting state, not a change).
+    """
+    frame = timeline.sort_values("wall", kind="stable").copy()
+    frame["isr"] = frame.isr.map(tuple)
+    by_partition = frame.groupby(["topic", "partition"], sort=False)
+    frame["was_leader"] = by_partition.leader.shift()
+    frame["was_isr"] = by_partition.isr.shift()
+    changed = frame.was_isr.notna() & ((frame.leader != frame.was_leader)
+                                       | (frame.isr != frame.was_isr))
+    out = frame[changed].reset_index(drop=True)
+    out["was_leader"] = out.was_leader.astype(int)
+    out["isr"], out["was_isr"] = out.isr.map(list), out.was_isr.map(list)
+    return out[["wall", "topic", "partition", "leader", "isr", "was_leader", "was_isr"]]
 
 
 def wait_healthy(cluster: Cluster, topics, timeout: float = 60) -> float:
