@@ -308,6 +308,10 @@ class Cluster:
         """SIGCONT a paused broker (local clusters only)."""
         self._no_faults("resume()")
 
+    def shutdown(self, broker_id: int) -> None:
+        """Stop a broker cleanly and leave it down (local clusters only)."""
+        self._no_faults("shutdown()")
+
     def restart(self, broker_id: int) -> None:
         """Restart a broker on the same data directory (local clusters only)."""
         self._no_faults("restart()")
@@ -895,6 +899,26 @@ class LocalCluster(Cluster):
             raise ClusterError(f"broker {broker_id} is not running; cannot resume it")
         os.kill(node.pid, signal.SIGCONT)
 
+    def shutdown(self, broker_id: int) -> None:
+        """Stop a broker cleanly, as for maintenance, and leave it down until ``restart``.
+
+        SIGTERM starts a controlled shutdown: the controller moves the broker's leaderships
+        away and drops it from every ISR before it exits (killed if that takes over 30 s).
+        The controller keeps its registration until the session times out, so a restart
+        right after registers only then. A broker that is not running is left as it is.
+        """
+        node = self._node(broker_id)
+        if not self._alive(node):
+            return
+        self.resume(broker_id)
+        self._signal(node, signal.SIGTERM)
+        try:
+            self._reap(node, timeout=30)
+        except TimeoutError:
+            self.kill(broker_id)
+        if self._alive(node):  # our child: _reap gave up silently after 30 s
+            self.kill(broker_id)
+
     def restart(self, broker_id: int, timeout: float = 60) -> None:
         """Restart a broker on its data directory and wait until it is registered again.
 
@@ -902,13 +926,7 @@ class LocalCluster(Cluster):
         leaderships away), killed if that takes over 30 s; a killed one is just started.
         """
         node = self._node(broker_id)
-        if self._alive(node):
-            self.resume(broker_id)
-            self._signal(node, signal.SIGTERM)
-            try:
-                self._reap(node, timeout=30)
-            except TimeoutError:
-                self.kill(broker_id)
+        self.shutdown(broker_id)
         self._spawn(node)
         # The controller may still list the old incarnation (until its session times out),
         # so ask the new process itself: a KRaft broker serves requests once unfenced.
