@@ -22,15 +22,15 @@ exactly-once-kafka  consume-transform-produce: copies each message to an output 
 =================== ======================================================================
 
 ``crash_each()`` runs each strategy over the same input topic with two workers in turn, as a
-process and its restart would: the first crashes in the middle of a batch, after it has
+process and its restart would. The first crashes in the middle of a batch, after it has
 processed part of the batch (written its rows, or produced and flushed its output records:
-``crash_point``);
-it is destroyed without closing, committing or aborting anything (``labkit.consumer.abandon``)
-and its SQLite connection is dropped with any open transaction. The replacement (same group
-id, same ``transactional.id``, same database) resumes where the committed state says and
-reads to the end of the input. The workers assign themselves every partition rather than
-subscribe, so the replacement need not wait for the crashed member's session to time out
-(notebook 14 shows that wait); they commit their offsets to their group all the same.
+``crash_point``): it is destroyed without closing, committing or aborting anything
+(``labkit.consumer.abandon``) and its SQLite connection is dropped with any open
+transaction. The replacement (same group id, same ``transactional.id``, same database)
+resumes where the committed state says and reads to the end of the input. The workers
+assign themselves every partition rather than subscribe, so the replacement need not wait
+for the crashed member's session to time out (notebook 14 shows that wait); they commit
+their offsets to their group all the same.
 
 The side effect is then counted against the input (``tally``): duplicates are rows beyond the
 first per message, gaps are input messages with no row at all.
@@ -476,9 +476,11 @@ def crash_each(cluster: Cluster, topic: str, strategies: Iterable[str] = STRATEG
     """
     chosen = [strategies] if isinstance(strategies, str) else list(strategies)
     bad = [s for s in chosen if s not in STRATEGIES]
-    if bad or not chosen:
-        problem = f"strategy {bad[0]!r} is not known" if bad else "no strategy given"
-        raise ValueError(f"{problem}; use some of {', '.join(STRATEGIES)}")
+    twice = [s for s in chosen if chosen.count(s) > 1]
+    if bad or twice or not chosen:
+        problem = (f"strategy {bad[0]!r} is not known" if bad else
+                   f"strategy {twice[0]!r} is given twice" if twice else "no strategy given")
+        raise ValueError(f"{problem}; use some of {', '.join(STRATEGIES)}, each once")
     for name, value, what in (("crash_at", crash_at, "the input"),
                               ("within", within, "the crash batch")):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:

@@ -128,6 +128,7 @@ def test_plot_draws_one_strip_per_label():
     ({"strategies": ["at-most-once", "exactly-twice"]},
      "strategy 'exactly-twice' is not known; use some of at-most-once, at-least-once"),
     ({"strategies": []}, "no strategy given; use some of"),
+    ({"strategies": ["at-least-once", "at-least-once"]}, "'at-least-once' is given twice"),
     ({"crash_at": 1.0}, "crash_at=1.0 must be a share of the input strictly between 0 and 1"),
     ({"within": 0}, "within=0 must be a share of the crash batch"),
     ({"batch_size": 1}, "batch_size=1 must be an integer >= 2"),
