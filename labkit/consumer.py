@@ -2,7 +2,8 @@
 
 ``read_topic()`` is the independent reader the experiments and audits use: a consumer with
 no group commits, assigned every partition from the beginning, reading until it reaches the
-end offsets it saw when it started.
+end offsets it saw when it started. ``Tail`` is a live reader of the same kind, following
+topics in the background to record when each message became readable.
 
 ``ConsumerGroup`` runs N members, each a background thread with its own Consumer, and
 records every message they process and every group event (see its docstring).
@@ -103,6 +104,82 @@ def read_topic(cluster: Cluster, topics, isolation_level: str = "read_committed"
         consumer.close()
     return pd.DataFrame(rows, columns=["topic", "partition", "offset", "key", "run_id", "msg_id",
                                        "t_produced", "t_consumed"])
+
+
+class Tail:
+    """Follow topics from the beginning in a background thread, without a consumer group.
+
+    A live reader records when each message became readable, which ``read_topic`` (run
+    afterwards) cannot: a consumer only gets records below a partition's high watermark,
+    so a message the leader acknowledged but the watermark has not passed stays unread.
+    Having no group, it needs no coordinator and commits nothing, so it keeps reading
+    while internal topics are short of replicas.
+
+    A context manager: reading starts on entering and stops on leaving. ``rows`` has the
+    columns of ``read_topic`` (``t_consumed`` is when this reader received the record).
+
+    Args:
+        cluster: where to read.
+        topics: topic names (they must exist).
+        isolation_level: "read_committed" or "read_uncommitted".
+
+    Raises:
+        ValueError: a bad isolation level (before anything starts).
+    """
+
+    def __init__(self, cluster: Cluster, topics, isolation_level: str = "read_uncommitted"):
+        if isolation_level not in ISOLATION_LEVELS:
+            raise ValueError(
+                f"isolation_level={isolation_level!r}; use one of {', '.join(ISOLATION_LEVELS)}"
+            )
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self._config = cluster.client_config(**{
+            "group.id": f"labkit-tail-{uuid.uuid4().hex[:8]}",  # never joins, never commits
+            "enable.auto.commit": False,
+            "isolation.level": isolation_level,
+            "logger": client_log,
+        })
+        self._rows: list[tuple] = []
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="labkit-tail", daemon=True)
+
+    def __enter__(self) -> Tail:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
+
+    def _run(self) -> None:
+        consumer = Consumer(self._config)
+        try:
+            meta = consumer.list_topics(timeout=10).topics
+            missing = [t for t in self.topics if t not in meta or meta[t].error is not None]
+            if missing:
+                raise ValueError(f"cannot follow unknown topic(s) {missing}")
+            consumer.assign([TopicPartition(t, p, -2) for t in self.topics
+                             for p in meta[t].partitions])
+            while not self._stop.is_set():
+                for msg in consumer.consume(1000, 0.1):
+                    if msg.error() is None:
+                        self._rows.append(_row(msg))
+                    elif msg.error().fatal():
+                        raise KafkaException(msg.error())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = exc
+        finally:
+            consumer.close()
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """Every record read so far (the columns of ``read_topic``)."""
+        return pd.DataFrame(list(self._rows), columns=["topic", "partition", "offset", "key",
+                                                       "run_id", "msg_id", "t_produced",
+                                                       "t_consumed"])
 
 
 def _drop_finished(consumer: Consumer, ends: dict, assignment) -> None:
