@@ -1,0 +1,148 @@
+"""Availability over time: a producer run split into phases, its outages, what readers saw.
+
+Pure logic on DataFrames, no Kafka. The inputs are a producer's per-message ``records``
+(``ProducerRun.records``, see ``labkit.producer``: t_send, t_delivered, error, ...) and, for
+``visibility``, the rows of a live reader (``labkit.consumer.Tail``). Times are seconds on
+one clock, the run's or any other the caller shifted them to.
+
+- ``phases``: cut the run at given instants (a fault, a state the cluster was seen to reach)
+  and count, per phase, the messages sent, acknowledged and failed, by error name.
+- ``outages`` / ``outage_at``: the stretches with no successful delivery at all.
+- ``visibility``: when each message became readable, against when it was acknowledged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NOT_SENT = ("BufferError",)
+"""Error names of messages the client dropped before queueing them (never sent)."""
+
+PHASE_COLUMNS = ("phase", "start_s", "end_s", "sent", "acked", "failed", "unreported")
+"""The leading columns of ``phases``; one column per error name follows."""
+
+
+def phases(records: pd.DataFrame, starts, end: float | None = None,
+           time_column: str = "t_send") -> pd.DataFrame:
+    """Count a run's messages per phase.
+
+    Args:
+        records: ``ProducerRun.records`` (needs ``time_column`` and error).
+        starts: ``(t, name)`` pairs in time order: phase ``name`` runs from ``t`` until the
+            next pair's ``t``; the last runs until ``end``.
+        end: end of the last phase (default: open-ended).
+        time_column: "t_send" counts each message in the phase it was sent in (its fate
+            then tells what a sender met in that phase); "t_delivered" in the phase its
+            delivery report came in (messages without a report are then left out).
+
+    Returns:
+        One row per phase, in order: ``PHASE_COLUMNS`` (sent counts every message that
+        was sent; acked, failed and unreported split it), then one column per error name
+        seen in any phase, in name order. Messages before the first start, or at or after
+        ``end``, are left out.
+
+    Raises:
+        ValueError: no starts, starts out of order, or a missing column.
+    """
+    starts = [(float(t), str(name)) for t, name in starts]
+    if not starts:
+        raise ValueError("phases needs at least one (t, name) start")
+    times = [t for t, _ in starts]
+    if any(b < a for a, b in zip(times, times[1:], strict=False)):
+        raise ValueError(f"phase starts must be in time order, got {times}")
+    if end is not None and end < times[-1]:
+        raise ValueError(f"end={end!r} comes before the last phase start {times[-1]!r}")
+    _require(records, [time_column, "error"])
+    sent = records[~records.error.isin(NOT_SENT) & records[time_column].notna()]
+    edges = np.asarray(times + [np.inf if end is None else float(end)])
+    # index of the phase each message falls in (-1 before the first, len at or after end)
+    which = np.searchsorted(edges, sent[time_column].to_numpy(), side="right") - 1
+    inside = (which >= 0) & (which < len(starts))
+    sent, which = sent[inside], which[inside]
+    error_names = sorted(set(sent.error) - {"", "unreported"})
+    rows = []
+    for index, (start, name) in enumerate(starts):
+        errors = sent.error[which == index]
+        rows.append({"phase": name, "start_s": start, "end_s": float(edges[index + 1]),
+                     "sent": len(errors), "acked": int((errors == "").sum()),
+                     "failed": int((~errors.isin(["", "unreported"])).sum()),
+                     "unreported": int((errors == "unreported").sum()),
+                     **{error: int((errors == error).sum()) for error in error_names}})
+    return pd.DataFrame(rows, columns=[*PHASE_COLUMNS, *error_names])
+
+
+def outages(records: pd.DataFrame, min_gap_s: float = 1.0, start: float | None = None,
+            end: float | None = None) -> pd.DataFrame:
+    """Stretches longer than ``min_gap_s`` in which no message was acknowledged.
+
+    A stretch runs from one successful delivery report (``t_delivered`` with error "") to
+    the next. With ``start`` (``end``) given, the time from it to the first delivery (from
+    the last delivery to it) counts as a stretch too; a run with no delivery at all is then
+    one outage from ``start`` to ``end``.
+
+    Args:
+        records: ``ProducerRun.records``.
+        min_gap_s: shortest stretch reported, in seconds.
+        start: when the run began sending (e.g. 0 on the run's clock).
+        end: when it stopped.
+
+    Returns:
+        Columns start_s (the last delivery before the outage, or ``start``), end_s (the
+        first after it, or ``end``), seconds; longest first.
+    """
+    _require(records, ["t_delivered", "error"])
+    done = np.sort(records.t_delivered[(records.error == "")
+                                       & records.t_delivered.notna()].to_numpy())
+    points = np.concatenate([[start] if start is not None else [], done,
+                             [end] if end is not None else []]).astype(float)
+    if len(points) < 2:
+        return pd.DataFrame({"start_s": [], "end_s": [], "seconds": []})
+    gaps = np.diff(points)
+    keep = gaps > min_gap_s
+    frame = pd.DataFrame({"start_s": points[:-1][keep], "end_s": points[1:][keep],
+                          "seconds": gaps[keep]})
+    return frame.sort_values("seconds", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def outage_at(records: pd.DataFrame, t: float) -> tuple[float, float]:
+    """The stretch around the instant ``t`` in which no message was acknowledged.
+
+    Returns:
+        (the last successful delivery at or before ``t``, the first after it), on the
+        records' clock; NaN for a side with no such delivery.
+    """
+    _require(records, ["t_delivered", "error"])
+    done = records.t_delivered[(records.error == "") & records.t_delivered.notna()]
+    before, after = done[done <= t], done[done > t]
+    return (float(before.max()) if len(before) else float("nan"),
+            float(after.min()) if len(after) else float("nan"))
+
+
+def visibility(records: pd.DataFrame, seen: pd.DataFrame, run_id: str,
+               zero_wall: float) -> pd.DataFrame:
+    """When each message of a run became readable, on the run's clock.
+
+    Args:
+        records: ``ProducerRun.records``.
+        seen: a live reader's rows (``labkit.consumer.Tail.rows``: run_id, msg_id and the
+            wall-clock ``t_consumed``), possibly of several runs.
+        run_id: the run's id (``ProducerRun.run_id``).
+        zero_wall: wall-clock time (epoch seconds) that is 0 on the run's clock
+            (``ProducerRun.started_wall``).
+
+    Returns:
+        ``records`` with a column t_seen: seconds on the run's clock at which the reader
+        first received the message (NaN if it never did).
+    """
+    _require(records, ["msg_id"])
+    mine = seen[seen.run_id == run_id]
+    first = mine.groupby("msg_id").t_consumed.min() - zero_wall
+    return records.assign(t_seen=records.msg_id.map(first).astype(float))
+
+
+def _require(frame: pd.DataFrame, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"records lack the column(s) {', '.join(missing)}; they have "
+                         f"{', '.join(map(str, frame.columns))}")
