@@ -4,6 +4,7 @@ group coordinator rule."""
 
 import math
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from labkit import recovery
 from labkit.consumer import coordinator_partition
 from labkit.faults import partition_changes, replicas_led_by
+
+matplotlib.use("Agg")
 
 
 def records(rows):
@@ -181,3 +184,83 @@ def test_replicas_led_by_walks_the_ring():
         replicas_led_by(4, [1, 2, 3], 1)
     with pytest.raises(ValueError, match="replication_factor=4"):
         replicas_led_by(1, [1, 2, 3], 1, replication_factor=4)
+
+
+def watched():
+    """A PartitionWatch timeline: broker 3 leads t-0 and o-4, is fenced at 12.0, back at 20.0."""
+    rows = []
+    for wall in (9.0, 10.0, 12.0, 20.0):
+        fenced = 12.0 <= wall < 20.0
+        isr = [1, 2] if fenced else [1, 2, 3]
+        rows += [(wall, "t", 0, 1 if fenced else 3, isr), (wall, "t", 1, 1, isr),
+                 (wall, "o", 4, 2 if fenced else 3, isr)]
+    return pd.DataFrame(rows, columns=["wall", "topic", "partition", "leader", "isr"])
+
+
+def test_leader_moves_and_cluster_reaction_count_from_the_fault():
+    moves = recovery.leader_moves(watched(), broker=3, fault_wall=10.0)
+    assert moves[["topic", "partition", "leader"]].values.tolist() == [["o", 4, 2], ["t", 0, 1]]
+    assert moves.after_s.tolist() == [2.0, 2.0]
+    reaction = recovery.cluster_reaction(watched(), fault_wall=10.0)
+    assert list(reaction.columns[:3]) == ["after_s", "topic", "partition"]
+    assert sorted(reaction.after_s.unique()) == [2.0, 10.0]  # fenced, then the ISRs grew back
+    assert recovery.leader_moves(watched(), broker=3, fault_wall=13.0).empty
+
+
+def test_with_leader_moves_adds_markers_in_time_order():
+    events = pd.DataFrame({"action": ["pause", "resume"], "broker": [3, 3],
+                           "wall": pd.to_datetime([10.0, 20.0], unit="s", utc=True)})
+    moves = recovery.leader_moves(watched(), broker=3, fault_wall=10.0)
+    marked = recovery.with_leader_moves(events, moves[moves.topic == "t"])
+    assert marked.action.tolist() == ["pause", "new leader", "resume"]
+    assert marked.broker.tolist() == [3, 1, 3]
+    assert marked.wall.iloc[1].timestamp() == 12.0
+
+
+class ProducerRun(Run):
+    def __init__(self, label, rows, stats=(), client_errors=0):
+        super().__init__(label, rows, stats=stats)
+        self.failed = int((~self.records.error.isin(["", "unreported"])).sum())
+        self.unreported = int((self.records.error == "unreported").sum())
+        self.client_errors = pd.DataFrame({"t": [1.0] * client_errors,
+                                           "error": ["_TRANSPORT"] * client_errors,
+                                           "reason": ["down"] * client_errors})
+
+
+def test_producer_errors_table():
+    stats = [{"brokers": {"a/1": {"nodeid": 1, "req_timeouts": 2, "disconnects": 1,
+                                  "rtt": {"max": 0}},
+                          "b/2": {"nodeid": 2, "req_timeouts": 1, "disconnects": 0,
+                                  "rtt": {"max": 0}}}}]
+    quiet = ProducerRun("quiet", steady(0, 1))
+    rough = ProducerRun("rough", steady(0, 1) + [(1.0, 5.0, 0, "_MSG_TIMED_OUT"),
+                                                 (1.1, None, 0, "unreported")],
+                        stats=stats, client_errors=2)
+    table = recovery.producer_errors([quiet, rough])
+    assert table.loc["rough"].tolist() == [1, 1, 2, 3, 1]
+    assert table.loc["quiet", "failed"] == 0 and math.isnan(table.loc["quiet", "req_timeouts"])
+
+
+def test_recovery_table_shows_the_slowest_message_sent_after_the_end():
+    run = Run("r", steady(0, 5) + [(5.5, 4500.0, 0, ""), (8.5, 900.0, 1, "")] + steady(9, 10))
+    table = recovery.recovery_table([run], fault_wall=1005.0, end_wall=1008.0)
+    assert table.loc["r", "after_end_slowest_ms"] == 900
+
+
+def test_plot_group_draws_the_rate_member_events_and_faults_on_the_run_clock():
+    messages = pd.DataFrame({"t_consumed": [1001.0, 1001.1, 1001.2, 1009.0]})
+    events = pd.DataFrame([(0.5, "m1", "assign", ["t-0"], ""), (5.0, "m1", "lost", ["t-0"], ""),
+                           (8.5, "m1", "assign", ["t-0"], "")],
+                          columns=["t", "member", "kind", "partitions", "detail"])
+    faults = pd.DataFrame({"action": ["pause"], "broker": [3],
+                           "wall": pd.to_datetime([1002.0], unit="s", utc=True)})
+    fig = recovery.plot_group(messages, events, started_wall=1000.5, zero_wall=1000.0,
+                              faults=faults, bucket_s=0.5)
+    ax = fig.axes[0]
+    rate = ax.lines[0]
+    assert rate.get_xdata()[0] == 1.0 and rate.get_ydata()[0] == 6.0
+    assert [t.get_text() for t in ax.texts] == ["pause 3"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["processed/s", "lost (1)", "assign (2)"]
+    lost = ax.collections[0].get_offsets()
+    assert lost[0][0] == pytest.approx(5.5)  # group clock + 0.5 s = run clock
