@@ -357,18 +357,20 @@ def fault_markers(ax, events: pd.DataFrame | None, zero_wall: float) -> None:
 
 
 def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0.25,
-                   title: str = ""):
+                   title: str = "", points: int = 5000):
     """Throughput and delivery latency over time for producer runs, with the faults marked.
 
     The top panel counts successful deliveries per second (by delivery time) and, in red
-    crosses, failed deliveries; the bottom panel shows the slowest delivery latency of the
-    messages sent in each bucket (by send time), on a log scale.
+    crosses, failed deliveries; the bottom panel shows each message's delivery latency
+    against the time it was sent, on a log scale (up to ``points`` messages per run, evenly
+    sampled).
 
     Args:
         runs: one ``ProducerRun`` or a list of them (drawn on the first run's clock).
         events: ``FaultSchedule.events`` for the markers.
         bucket_s: bucket width in seconds.
         title: figure title.
+        points: the most messages per run drawn in the latency panel.
 
     Returns:
         The figure.
@@ -389,18 +391,16 @@ def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0
             top.scatter(per.index * bucket_s + shift, per.values, marker="x", color="tab:red",
                         s=18, label=f"{run.label}: failed")
         sent = rec[rec.latency_ms.notna()]
-        if len(sent):
-            worst = sent.groupby(np.floor(sent.t_send / bucket_s)).latency_ms.max()
-            bottom.plot(worst.index * bucket_s + shift, worst.values, drawstyle="steps-post",
-                        label=run.label)
+        sent = sent.iloc[::max(1, len(sent) // points)]
+        bottom.scatter(sent.t_send + shift, sent.latency_ms, s=2, alpha=0.5, label=run.label)
     top.set_ylabel("deliveries/s")
-    bottom.set_ylabel("slowest latency (ms)")
+    bottom.set_ylabel("delivery latency (ms)")
     bottom.set_yscale("log")
-    bottom.set_xlabel("seconds since the run started")
+    bottom.set_xlabel("seconds since the run started (latency: by send time)")
     for axis in (top, bottom):
         fault_markers(axis, events, zero)
     top.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
-    bottom.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    bottom.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8, markerscale=4)
     if title:
         fig.suptitle(title)
     return fig
@@ -459,3 +459,103 @@ def loss_heatmap(table: pd.DataFrame, ax=None, title: str = "Acknowledged messag
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title(title)
     return ax.figure
+
+
+# -- replication under broker loss: rates, readability and partition state by phase ---------
+
+
+def _per_second(times: pd.Series, bucket_s: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per second of ``times`` in buckets of ``bucket_s`` from 0 to ``end``."""
+    edges = np.arange(0.0, end + bucket_s, bucket_s)
+    counts, _ = np.histogram(times.dropna(), bins=edges)
+    return edges[:-1], counts / bucket_s
+
+
+def phase_spans(ax, starts, end: float, numbers: bool = True) -> None:
+    """Shade every other phase and number the phases at the top of ``ax``.
+
+    Args:
+        ax: axes whose x axis is the phases' clock.
+        starts: ``(t, name)`` pairs in time order (e.g. ``ReplicationRun.phase_starts``).
+        end: end of the last phase.
+        numbers: write 1, 2, ... at the top of each phase (as in ``ReplicationRun.phases``).
+    """
+    times = [t for t, _ in starts] + [end]
+    for index in range(len(starts)):
+        left, right = times[index], times[index + 1]
+        if index % 2:
+            ax.axvspan(left, right, color="0.92", zorder=0)
+        if numbers:
+            ax.annotate(str(index + 1), ((left + right) / 2, 1.0),
+                        xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                        fontsize=8, color="0.3")
+
+
+def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
+    """A replication experiment over time: acknowledgements, readability, partition state.
+
+    Panels, on the run's clock, phases shaded and numbered and faults marked:
+    acknowledged messages per second for each producer (failed deliveries dashed, by
+    delivery time); if the run had a live reader, messages becoming readable per second;
+    then the partitions' state: ISR size of every partition (``state="isr"``, with
+    min.insync.replicas dotted) or each topic's leader (``state="leader"``).
+
+    Args:
+        run: a ``labkit.replication.ReplicationRun``.
+        state: "isr" or "leader".
+        bucket_s: width of the rate buckets in seconds.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: an unknown ``state``.
+    """
+    if state not in ("isr", "leader"):
+        raise ValueError(f"state={state!r} must be 'isr' or 'leader'")
+    panels = 3 if run.seen is not None else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 2.3 * panels + 0.6), sharex=True,
+                             layout="constrained")
+    end = run.ended_s + 2.0
+    acks, states = axes[0], axes[-1]
+    for index, label in enumerate(run.producers):
+        color = f"C{index}"
+        rec = run.records(label)
+        t, rate = _per_second(rec.t_delivered[rec.error == ""], bucket_s, end)
+        acks.plot(t, rate, drawstyle="steps-post", color=color, label=f"{label}: acknowledged")
+        failed = rec.t_delivered[~rec.error.isin(["", "unreported", "BufferError"])]
+        t, rate = _per_second(failed, bucket_s, end)
+        acks.plot(t, rate, drawstyle="steps-post", color=color, ls="--", lw=1,
+                  label=f"{label}: failed")
+        if run.seen is not None:
+            t, rate = _per_second(rec.t_seen, bucket_s, end)
+            axes[1].plot(t, rate, drawstyle="steps-post", color=color, label=label)
+    acks.set_ylabel("messages/s")
+    if run.seen is not None:
+        axes[1].set_ylabel("readable/s")
+    part = run.partitions
+    topic_label = {topic: label for label, topic in run.topics.items()}
+    for number, ((topic, partition), rows) in enumerate(part.groupby(["topic", "partition"])):
+        name = topic_label.get(topic, topic) if state == "leader" else f"partition {partition}"
+        if state == "isr":
+            states.plot(rows.t, rows.isr.map(len) + 0.04 * number, drawstyle="steps-post",
+                        label=name)
+        else:
+            states.plot(rows.t, rows.leader + 0.06 * number, drawstyle="steps-post",
+                        label=name)
+    if state == "isr":
+        states.axhline(run.min_insync, color="k", ls=":", lw=1,
+                       label="min.insync.replicas")
+        states.set_ylabel("ISR size")
+        states.set_ylim(-0.2, max(3, int(part.isr.map(len).max())) + 0.5)
+    else:
+        brokers = sorted({int(b) for b in part.leader if b >= 0})
+        states.set_yticks([-1, *brokers], ["none", *map(str, brokers)])
+        states.set_ylabel("leader")
+    states.set_xlabel("seconds since the run started")
+    for ax in axes:
+        phase_spans(ax, run.phase_starts, end, numbers=ax is acks)
+        fault_markers(ax, run.events, run.started_wall)
+        ax.set_xlim(0, end)
+        ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    return fig
