@@ -33,7 +33,7 @@ ACKS_CONFIGS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class CrashRun:
+class LeaderCrash:
     """One repetition of the experiment.
 
     Attributes:
@@ -80,7 +80,7 @@ def placement(brokers: list[int], victim: int, partitions: int) -> list[list[int
 def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, rate: float,
                duration: float, fault_at: float, down_s: float, partitions: int = 3,
                topic_config: dict[str, str] | None = None,
-               common: dict[str, Any] | None = None) -> list[CrashRun]:
+               common: dict[str, Any] | None = None) -> list[LeaderCrash]:
     """Run the crash experiment ``runs`` times; return what each run did and found.
 
     Args:
@@ -114,7 +114,7 @@ def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, 
 
 
 def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s, partitions,
-             topic_config) -> CrashRun:
+             topic_config) -> LeaderCrash:
     assignment = placement(sorted(cluster.brokers), victim, partitions)
     topics = {label: unique_name(f"crash-{number}") for label in configs}
     for topic in topics.values():
@@ -141,16 +141,16 @@ def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s,
     audits = {label: audit(producers[label].records, read_topic(cluster, topics[label]),
                            producers[label].run_id)
               for label in configs}
-    return CrashRun(number, victim, led, topics, schedule.events, producers, audits)
+    return LeaderCrash(number, victim, led, topics, schedule.events, producers, audits)
 
 
-def totals(runs: list[CrashRun]) -> pd.DataFrame:
+def totals(runs: list[LeaderCrash]) -> pd.DataFrame:
     """The audit totals of every config in every run: index (config, run), ``COUNTS``."""
     return totals_table({(label, run.number): result for run in runs
                          for label, result in run.audits.items()}, names=["config", "run"])
 
 
-def lost_messages(runs: list[CrashRun]) -> pd.DataFrame:
+def lost_messages(runs: list[LeaderCrash]) -> pd.DataFrame:
     """Every acknowledged message that was lost, with where and when it was acknowledged.
 
     Columns: config, run, victim, topic, partition, msg_id, led_by_victim (the victim led

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from labkit.audit import audit
-from labkit.durability import CrashRun, crash_runs, lost_messages, placement, totals
+from labkit.durability import LeaderCrash, crash_runs, lost_messages, placement, totals
 
 
 def test_the_victim_leads_every_third_partition_and_each_has_three_replicas():
@@ -46,7 +46,7 @@ def _run(number, victim, led, produced, found):
     events = pd.DataFrame({"action": ["kill"], "broker": [victim],
                            "wall": pd.to_datetime([100.0], unit="s", utc=True)})
     producer = type("Run", (), {"started_wall": 99.0, "records": produced})()
-    return CrashRun(number, victim, {"t": led}, {"acks=1": "t"}, events,
+    return LeaderCrash(number, victim, {"t": led}, {"acks=1": "t"}, events,
                     {"acks=1": producer}, {"acks=1": audit(produced, found)})
 
 
