@@ -494,11 +494,12 @@ def phase_spans(ax, starts, end: float, numbers: bool = True) -> None:
 def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
     """A replication experiment over time: acknowledgements, readability, partition state.
 
-    Panels, on the run's clock, phases shaded and numbered and faults marked:
-    acknowledged messages per second for each producer (failed deliveries dashed, by
-    delivery time); if the run had a live reader, messages becoming readable per second;
-    then the partitions' state: ISR size of every partition (``state="isr"``, with
-    min.insync.replicas dotted) or each topic's leader (``state="leader"``).
+    Panels on the run's clock, phases shaded and numbered, faults marked: one per producer
+    with its acknowledged messages per second above zero (black: those the audit did not
+    find afterwards) and its failed deliveries below (by delivery time); if the run had a
+    live reader, messages becoming readable per second; then the partitions' state: ISR
+    size of every partition (``state="isr"``, with min.insync.replicas dotted) or each
+    topic's leader (``state="leader"``).
 
     Args:
         run: a ``labkit.replication.ReplicationRun``.
@@ -513,39 +514,45 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
     """
     if state not in ("isr", "leader"):
         raise ValueError(f"state={state!r} must be 'isr' or 'leader'")
-    panels = 3 if run.seen is not None else 2
-    fig, axes = plt.subplots(panels, 1, figsize=(10, 2.3 * panels + 0.6), sharex=True,
+    labels = list(run.producers)
+    panels = len(labels) + (run.seen is not None) + 1
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 1.9 * panels + 0.6), sharex=True,
                              layout="constrained")
     end = run.ended_s + 2.0
-    acks, states = axes[0], axes[-1]
-    for index, label in enumerate(run.producers):
-        color = f"C{index}"
-        rec = run.records(label)
-        t, rate = _per_second(rec.t_delivered[rec.error == ""], bucket_s, end)
-        acks.plot(t, rate, drawstyle="steps-post", color=color, label=f"{label}: acknowledged")
+    records = {label: run.records(label) for label in labels}
+    for ax, label in zip(axes, labels, strict=False):
+        rec = records[label]
+        t, acked = _per_second(rec.t_delivered[rec.error == ""], bucket_s, end)
         failed = rec.t_delivered[~rec.error.isin(["", "unreported", "BufferError"])]
-        t, rate = _per_second(failed, bucket_s, end)
-        acks.plot(t, rate, drawstyle="steps-post", color=color, ls="--", lw=1,
-                  label=f"{label}: failed")
-        if run.seen is not None:
-            t, rate = _per_second(rec.t_seen, bucket_s, end)
-            axes[1].plot(t, rate, drawstyle="steps-post", color=color, label=label)
-    acks.set_ylabel("messages/s")
+        _, lost = _per_second(failed, bucket_s, end)
+        ax.fill_between(t, acked, step="post", color="tab:green", alpha=0.6,
+                        label="acknowledged")
+        ax.fill_between(t, -lost, step="post", color="tab:red", alpha=0.6, label="failed")
+        gone = rec.msg_id.isin(run.audits[label].lost.msg_id) if label in run.audits else None
+        if gone is not None and gone.any():
+            _, rate = _per_second(rec.t_delivered[gone], bucket_s, end)
+            ax.fill_between(t, rate, step="post", color="black", alpha=0.8,
+                            label="acknowledged, then lost")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_ylabel(f"{label}\nmessages/s")
     if run.seen is not None:
-        axes[1].set_ylabel("readable/s")
+        readable = axes[len(labels)]
+        for index, label in enumerate(labels):
+            t, rate = _per_second(records[label].t_seen, bucket_s, end)
+            readable.plot(t, rate, drawstyle="steps-post", color=f"C{index}", label=label)
+        readable.set_ylabel("readable/s")
+    states = axes[-1]
     part = run.partitions
     topic_label = {topic: label for label, topic in run.topics.items()}
     for number, ((topic, partition), rows) in enumerate(part.groupby(["topic", "partition"])):
-        name = topic_label.get(topic, topic) if state == "leader" else f"partition {partition}"
         if state == "isr":
             states.plot(rows.t, rows.isr.map(len) + 0.04 * number, drawstyle="steps-post",
-                        label=name)
+                        label=f"partition {partition}")
         else:
             states.plot(rows.t, rows.leader + 0.06 * number, drawstyle="steps-post",
-                        label=name)
+                        label=topic_label.get(topic, topic))
     if state == "isr":
-        states.axhline(run.min_insync, color="k", ls=":", lw=1,
-                       label="min.insync.replicas")
+        states.axhline(run.min_insync, color="k", ls=":", lw=1, label="min.insync.replicas")
         states.set_ylabel("ISR size")
         states.set_ylim(-0.2, max(3, int(part.isr.map(len).max())) + 0.5)
     else:
@@ -554,8 +561,9 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
         states.set_ylabel("leader")
     states.set_xlabel("seconds since the run started")
     for ax in axes:
-        phase_spans(ax, run.phase_starts, end, numbers=ax is acks)
+        phase_spans(ax, run.phase_starts, end, numbers=ax is axes[0])
         fault_markers(ax, run.events, run.started_wall)
         ax.set_xlim(0, end)
-        ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
     return fig
