@@ -20,8 +20,8 @@ Recovery, precisely (``recovery``):
   delivery is an on-time success. ``recovered_after_s`` is that moment minus the fault (0
   if nothing was held; NaN if some message never got a report).
 
-Per-bucket, this is the moment after which the slowest latency of every bucket of
-deliveries stays under the threshold (``plots.fault_timeline`` draws that curve).
+Equivalently: bucket the delivery reports by the time they came; from the recovery on, the
+slowest latency in every bucket stays under the threshold, and no report is an error.
 """
 
 from __future__ import annotations
