@@ -8,7 +8,8 @@ one clock, the run's or any other the caller shifted them to.
 - ``phases``: cut the run at given instants (a fault, a state the cluster was seen to reach)
   and count, per phase, the messages sent, acknowledged and failed, by error name.
 - ``outages`` / ``outage_at``: the stretches with no successful delivery at all.
-- ``visibility``: when each message became readable, against when it was acknowledged.
+- ``visibility`` / ``read_delays``: when each message became readable, against when it
+  was acknowledged.
 """
 
 from __future__ import annotations
@@ -139,6 +140,35 @@ def visibility(records: pd.DataFrame, seen: pd.DataFrame, run_id: str,
     mine = seen[seen.run_id == run_id]
     first = mine.groupby("msg_id").t_consumed.min() - zero_wall
     return records.assign(t_seen=records.msg_id.map(first).astype(float))
+
+
+def read_delays(records: pd.DataFrame, starts, end: float | None = None) -> pd.DataFrame:
+    """How long acknowledged messages took to become readable, by phase of acknowledgement.
+
+    Args:
+        records: producer records with t_seen (see ``visibility``).
+        starts: ``(t, name)`` phase starts, as for ``phases``.
+        end: end of the last phase.
+
+    Returns:
+        One row per phase: phase, acked (acknowledged in the phase, by ``t_delivered``),
+        read (of those, read at all), median_s and max_s (``t_seen - t_delivered`` of the
+        ones read; NaN if none).
+    """
+    _require(records, ["t_delivered", "t_seen", "error"])
+    acked = records[records.error == ""]
+    counted = phases(acked, starts, end, "t_delivered")
+    edges = [*counted.start_s, counted.end_s.iloc[-1]]
+    which = np.searchsorted(edges, acked.t_delivered.to_numpy(), side="right") - 1
+    delay = (acked.t_seen - acked.t_delivered).to_numpy()
+    rows = []
+    for index, name in enumerate(counted.phase):
+        mine = delay[which == index]
+        read = mine[~np.isnan(mine)]
+        rows.append({"phase": name, "acked": len(mine), "read": len(read),
+                     "median_s": float(np.median(read)) if len(read) else np.nan,
+                     "max_s": float(read.max()) if len(read) else np.nan})
+    return pd.DataFrame(rows, columns=["phase", "acked", "read", "median_s", "max_s"])
 
 
 def _require(frame: pd.DataFrame, columns: list[str]) -> None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
 from labkit import availability
 from labkit.audit import AuditResult, audit
@@ -129,6 +131,22 @@ class ReplicationRun:
         table = table.rename(index=lambda n: n + 1 if isinstance(n, int) else n, level=1)
         counts = [c for c in table.columns if c not in ("phase", "start_s", "end_s")]
         return table.astype({c: int for c in counts})
+
+    def read_delays(self) -> pd.DataFrame:
+        """How long each producer's messages took to become readable, by phase.
+
+        See ``availability.read_delays``: phases of acknowledgement; needs the live reader.
+
+        Raises:
+            ValueError: the run had no live reader.
+        """
+        if self.seen is None:
+            raise ValueError("this run had no live reader (seen is None)")
+        tables = {label: availability.read_delays(self.records(label), self.phase_starts,
+                                                  self.ended_s)
+                  for label in self.producers}
+        table = pd.concat(tables, names=["label", "number"])
+        return table.rename(index=lambda n: n + 1 if isinstance(n, int) else n, level=1)
 
     def outage(self, label: str, at: float) -> tuple[float, float]:
         """The stretch around ``at`` with no acknowledgement for ``label``'s producer.
@@ -445,6 +463,38 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
                 heal(cluster, timeout)
         wait_healthy(cluster, topics.values(), timeout)
         return _finish(cluster, script, configs, streams, topics, watch, None, 1, timeout)
+
+
+def topic_configs(cluster: Cluster, topics, keys) -> pd.DataFrame:
+    """The effective values of topic configs, and where each comes from.
+
+    Args:
+        cluster: where the topics are.
+        topics: topic names.
+        keys: config names, e.g. ``["unclean.leader.election.enable"]``.
+
+    Returns:
+        One row per topic and key: topic, key, value, source (Kafka's ConfigSource name:
+        DYNAMIC_TOPIC_CONFIG when the topic sets it, STATIC_BROKER_CONFIG or
+        DEFAULT_CONFIG when it inherits it, ...).
+
+    Raises:
+        ValueError: an unknown topic or config name.
+    """
+    resources = [ConfigResource(ResourceType.TOPIC, topic) for topic in topics]
+    rows = []
+    for resource, future in cluster.admin().describe_configs(resources).items():
+        try:
+            entries = future.result(30)
+        except KafkaException as exc:
+            raise ValueError(f"cannot describe topic {resource.name!r}: "
+                             f"{exc.args[0].str()}") from None
+        for key in keys:
+            if key not in entries:
+                raise ValueError(f"topic {resource.name!r} has no config {key!r}")
+            entry = entries[key]
+            rows.append((resource.name, key, entry.value, ConfigSource(entry.source).name))
+    return pd.DataFrame(rows, columns=["topic", "key", "value", "source"])
 
 
 _UNCLEAN_LINE = re.compile(

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.availability import PHASE_COLUMNS, outage_at, outages, phases, visibility
+from labkit.availability import (
+    PHASE_COLUMNS,
+    outage_at,
+    outages,
+    phases,
+    read_delays,
+    visibility,
+)
 
 NAN = float("nan")
 
@@ -97,3 +104,18 @@ def test_visibility_puts_the_first_read_of_each_message_on_the_run_clock():
     assert out.t_seen.iloc[0] == 0.5 and out.t_seen.iloc[3] == 4.0
     assert out.t_seen.drop(index=[0, 3]).isna().all()  # msg 1 was read for another run only
     assert list(out.columns) == [*RUN.columns, "t_seen"]
+
+
+def test_read_delays_measure_from_acknowledgement_to_first_read_per_phase():
+    seen = pd.DataFrame({"run_id": "r", "msg_id": [0, 1, 3, 8],
+                         "t_consumed": [1000.3, 1000.9, 1003.8, 1003.7]})
+    table = read_delays(visibility(RUN, seen, "r", 1000.0), STARTS).set_index("phase")
+    # acknowledged: msg 0 (0.2), 1 (0.6) healthy; 3 (1.6) dying; 8 (3.6) recovered
+    assert table.acked.tolist() == [2, 1, 0, 1]
+    assert table.read.tolist() == [2, 1, 0, 1]
+    assert table.median_s.loc["healthy"] == pytest.approx(0.2)
+    assert table.max_s.loc["healthy"] == pytest.approx(0.3)
+    assert table.max_s.loc["dying"] == pytest.approx(2.2)
+    assert math.isnan(table.median_s.loc["degraded"])
+    with pytest.raises(ValueError, match="t_seen"):
+        read_delays(RUN, STARTS)

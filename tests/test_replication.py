@@ -16,6 +16,7 @@ from labkit.replication import (
     UNCLEAN_LABELS,
     ReplicationRun,
     min_isr_outage,
+    topic_configs,
     unclean_changes,
     unclean_election,
 )
@@ -87,6 +88,15 @@ def test_a_run_counts_each_producer_per_phase():
     assert table.unreported.tolist() == [0, 0, 1]
 
 
+def test_a_run_measures_how_long_messages_took_to_become_readable():
+    table = hand_made_run().read_delays()
+    assert table.index.tolist() == [("a", 1), ("a", 2), ("a", 3)]
+    assert table.acked.tolist() == [1, 0, 1] and table.read.tolist() == [1, 0, 0]
+    assert table.median_s.iloc[0] == pytest.approx(0.4)  # acknowledged at 0.6, read at 1.0
+    with pytest.raises(ValueError, match="no live reader"):
+        hand_made_run(seen=False).read_delays()
+
+
 @pytest.mark.parametrize("state, seen, panels", [("isr", True, 3), ("leader", False, 2)])
 def test_replication_timeline_draws_a_panel_per_producer_reader_and_state(state, seen,
                                                                           panels):
@@ -118,6 +128,20 @@ def test_the_experiments_check_their_arguments_before_anything_starts(cluster3, 
     with pytest.raises(ValueError, match="rate > 0"):
         min_isr_outage(cluster3, {"all": {"acks": "all"}}, rate=0)
     assert cluster3.brokers == [1, 2, 3]
+
+
+def test_topic_configs_say_what_a_topic_sets_and_what_it_inherits(cluster3):
+    plain, unclean = unique_name("configs-plain"), unique_name("configs-unclean")
+    cluster3.create_topic(plain, 1)
+    cluster3.create_topic(unclean, 1, config={"unclean.leader.election.enable": "true"})
+    table = topic_configs(cluster3, [plain, unclean], ["unclean.leader.election.enable"])
+    assert table.set_index("topic").value.to_dict() == {plain: "false", unclean: "true"}
+    assert table.set_index("topic").source.to_dict() == {
+        plain: "STATIC_BROKER_CONFIG", unclean: "DYNAMIC_TOPIC_CONFIG"}
+    with pytest.raises(ValueError, match="no config 'no.such.key'"):
+        topic_configs(cluster3, [plain], ["no.such.key"])
+    with pytest.raises(ValueError, match="cannot describe topic"):
+        topic_configs(cluster3, [unique_name("missing")], ["min.insync.replicas"])
 
 
 def test_shutdown_leaves_a_broker_down_out_of_the_isr_until_restarted(cluster3):
