@@ -102,7 +102,7 @@ def leaders_per_broker(table: pd.DataFrame, brokers: list[int]) -> pd.Series:
 
 # -- fault schedules: faults at set times while a workload runs ----------------------------
 
-SCHEDULE_ACTIONS = ("kill", "pause", "resume", "restart")
+SCHEDULE_ACTIONS = ("kill", "shutdown", "pause", "resume", "restart")
 _LEADER_TARGET = re.compile(r"^leader:(?P<topic>.+):(?P<partition>\d+)$")
 
 

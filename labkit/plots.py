@@ -346,13 +346,18 @@ def fault_markers(ax, events: pd.DataFrame | None, zero_wall: float) -> None:
     """
     if events is None:
         return
-    colors = {"kill": "tab:red", "pause": "tab:orange", "resume": "tab:green",
-              "restart": "tab:green"}
+    colors = {"kill": "tab:red", "shutdown": "tab:purple", "pause": "tab:orange",
+              "resume": "tab:green", "restart": "tab:green"}
+    previous, stack = None, 0
     for row in events.itertuples():
         at = row.wall.timestamp() - zero_wall
+        # Faults a moment apart (two brokers killed together) get their labels side by side.
+        stack = stack + 1 if previous is not None and at - previous < 0.2 else 0
+        previous = at
         color = colors.get(row.action, "black")
         ax.axvline(at, color=color, ls="--", lw=1)
         ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
+                    xytext=(-10 * stack, 0), textcoords="offset points",
                     rotation=90, va="top", ha="right", fontsize=8, color=color)
 
 

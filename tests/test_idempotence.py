@@ -179,3 +179,21 @@ def test_an_error_in_the_schedule_is_raised_in_the_caller(cluster3, topic):
         with FaultSchedule(cluster3, [(0, "kill", victim), (0, "pause", "last")]):
             pass
     assert serving(cluster3, victim)  # healed
+
+
+def test_two_brokers_down_leave_the_controller_shrinking_isrs_to_the_survivor(cluster3, topic):
+    steps = [(0.0, "kill", 2), (0.0, "shutdown", 3)]
+    with FaultSchedule(cluster3, steps) as schedule:
+        time.sleep(0.2)  # let both steps run before waiting on the controller
+
+        def shrunk():
+            table = cluster3.partitions([topic])
+            return [table] if table.isr.map(lambda isr: isr == [1]).all() else None
+
+        [table] = wait_until(shrunk, 60, "every ISR to shrink to broker 1")
+        assert (table.leader == 1).all()
+    assert schedule.events[["action", "broker"]].values.tolist() == [["kill", 2],
+                                                                     ["shutdown", 3]]
+    # Leaving the block healed the cluster: both brokers serve again.
+    wait_healthy(cluster3, [topic], timeout=120)
+    assert cluster3.brokers == [1, 2, 3]
