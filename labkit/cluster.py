@@ -813,10 +813,7 @@ class LocalCluster(Cluster):
 
     def stop(self) -> None:
         """Kill every node, remove the data directory and the state file. Idempotent."""
-        if self.state_file and self.state_file.exists():
-            # Another process (a notebook kernel) may have restarted a node: use its pids.
-            with contextlib.suppress(Exception):
-                self._load_pids()
+        self._refresh_pids()
         self._kill_all()
         if self.data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -847,7 +844,18 @@ class LocalCluster(Cluster):
             raise ValueError(
                 f"no broker {broker_id!r} in this cluster; brokers are {sorted(self.nodes)}"
             )
+        self._refresh_pids()
         return self.nodes[broker_id]
+
+    def _refresh_pids(self) -> None:
+        """Take the pids from the state file, if there is one.
+
+        Another process sharing this cluster (a notebook kernel) may have restarted a
+        broker since this handle last looked.
+        """
+        if self.state_file is not None and self.state_file.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                self._load_pids()
 
     def _signal(self, node: Node, signum: int) -> None:
         if self._alive(node):
@@ -1055,6 +1063,7 @@ class LocalCluster(Cluster):
 
     def status(self) -> pd.DataFrame:
         """One row per node: id, roles, port, pid, state (running / paused / down), log file."""
+        self._refresh_pids()
         rows = []
         for node in self._all_nodes():
             state = _process_state(node.pid)

@@ -82,8 +82,10 @@ _SCHEMA = (
     "PRIMARY KEY (topic, partition))",
 )
 # The group coordinator is moving or still loading (e.g. on a fresh cluster): ask again.
-_COORDINATOR_BUSY = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                     KafkaError.COORDINATOR_NOT_AVAILABLE)
+# Errors that pass: a busy or moving coordinator, and no known leader yet (_NOENT: the
+# client's metadata is behind a leadership change).
+_TRANSIENT = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._NOENT)
 
 
 class _Crash(Exception):
@@ -406,7 +408,7 @@ class _Worker:
 def _retrying(call, timeout: float):
     """Return ``call()``, called again while its error may pass.
 
-    That is a busy or moving coordinator, or any error librdkafka calls retriable.
+    That is one of ``_TRANSIENT``, or any error librdkafka calls retriable.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -414,7 +416,7 @@ def _retrying(call, timeout: float):
             return call()
         except KafkaException as exc:
             err = exc.args[0]
-            if not (err.retriable() or err.code() in _COORDINATOR_BUSY) \
+            if not (err.retriable() or err.code() in _TRANSIENT) \
                     or time.monotonic() > deadline:
                 raise
         time.sleep(0.2)
@@ -442,9 +444,12 @@ def _open_records(cluster: Cluster, topic: str, partitions: list[int],
     specs = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}
     ends = {}
     for level in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED):
-        found = cluster.admin().list_offsets(specs, isolation_level=level,
-                                             request_timeout=timeout)
-        ends[level] = sum(f.result(timeout).offset for f in found.values())
+        def end(level=level) -> int:
+            found = cluster.admin().list_offsets(specs, isolation_level=level,
+                                                 request_timeout=timeout)
+            return sum(f.result(timeout).offset for f in found.values())
+
+        ends[level] = _retrying(end, timeout)
     return ends[IsolationLevel.READ_UNCOMMITTED] - ends[IsolationLevel.READ_COMMITTED]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cluster import LocalCluster, labkit_jvms
+from labkit.faults import wait_serving
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,3 +58,21 @@ def cluster1(no_jvm_left_behind):
     """A single-broker cluster, not recorded anywhere."""
     with LocalCluster(brokers=1) as cluster:
         yield cluster.start()
+
+
+@pytest.fixture(autouse=True)
+def cluster3_whole_after_each_test(request):
+    """After a test that used the session's 3-broker cluster, bring back any broker it left
+    down or paused (say, because it failed midway), so the next test starts on a whole
+    cluster rather than failing for another test's reason."""
+    yield
+    if "cluster3" not in request.fixturenames:
+        return
+    cluster = request.getfixturevalue("cluster3")
+    for broker in sorted(cluster.nodes):
+        if not cluster.is_running(broker):
+            cluster.restart(broker, timeout=120)
+        elif cluster.is_paused(broker):
+            cluster.resume(broker)
+    for broker in sorted(cluster.nodes):
+        wait_serving(cluster, broker, timeout=120)

@@ -22,6 +22,7 @@ from labkit.cluster import (
     sweep_orphans,
     wait_until,
 )
+from labkit.faults import wait_healthy
 
 
 def unique(prefix):
@@ -132,6 +133,7 @@ def test_restart_keeps_data_and_rejoins_the_isr(cluster3):
     for broker in cluster3.nodes:
         if not cluster3.is_running(broker):
             cluster3.restart(broker)
+    wait_healthy(cluster3, [topic], timeout=120)
 
 
 def test_log_tail_shows_the_broker_log(cluster3):
@@ -255,3 +257,24 @@ def test_a_broker_that_cannot_start_fails_with_its_log():
         bad.start()
     assert time.monotonic() - start < 60
     assert bad.data_dir is not None and not bad.data_dir.exists()
+
+
+def test_a_broker_restarted_by_another_process_is_still_the_owners_to_break(cluster3):
+    """A notebook kernel restarts a broker of the shared cluster; the owner's handle then
+    kills and restarts the new JVM, not the dead one it started (no second JVM, no leak)."""
+    old_pid = cluster3.nodes[3].pid
+    code = ("from labkit.cluster import LocalCluster\n"
+            f"LocalCluster.attach({str(cluster3.state_file)!r}).restart(3)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    new_pid = cluster3.status().set_index("broker").pid[3]
+    assert new_pid != old_pid and cluster3.is_running(3)
+    cluster3.kill(3)
+    assert not os.path.exists(f"/proc/{new_pid}") or _zombie(new_pid)
+    cluster3.restart(3)
+    assert cluster3.is_running(3) and cluster3.nodes[3].pid not in (old_pid, new_pid)
+    wait_until(lambda: cluster3.brokers == [1, 2, 3], 60, "broker 3 to register again")
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] == "Z"
