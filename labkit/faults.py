@@ -212,11 +212,7 @@ class FaultSchedule:
                     return
                 broker = self._resolve(target, last)
                 t_s, wall = self.elapsed(), time.time()
-                if action == "restart":
-                    self.cluster.restart(broker, timeout=self.step_timeout)
-                    wait_serving(self.cluster, broker, self.step_timeout)
-                else:
-                    getattr(self.cluster, action)(broker)
+                apply(self.cluster, action, broker, self.step_timeout)
                 self._rows.append({"step": index, "action": action, "target": str(target),
                                    "broker": broker, "at_s": at_s, "t_s": t_s,
                                    "done_s": self.elapsed(), "wall": wall})
@@ -237,13 +233,30 @@ class FaultSchedule:
                           self.step_timeout, f"a leader for {topic}/{partition}")
 
     def _heal(self) -> None:
-        for broker in sorted(self.cluster.nodes):
-            if not self.cluster.is_running(broker):
-                self.cluster.restart(broker, timeout=self.step_timeout)
-            elif self.cluster.is_paused(broker):
-                self.cluster.resume(broker)
-        for broker in sorted(self.cluster.nodes):
-            wait_serving(self.cluster, broker, self.step_timeout)
+        heal(self.cluster, self.step_timeout)
+
+
+def apply(cluster: Cluster, action: str, broker: int, timeout: float = 60) -> None:
+    """Apply one of ``SCHEDULE_ACTIONS`` to ``broker``; a restart returns once it serves."""
+    if action == "restart":
+        cluster.restart(broker, timeout=timeout)
+        wait_serving(cluster, broker, timeout)
+    else:
+        getattr(cluster, action)(broker)
+
+
+def heal(cluster: Cluster, timeout: float = 120) -> None:
+    """Resume every paused broker and start every stopped one; wait until all serve.
+
+    Partitions may still be catching up: ``wait_healthy`` waits for full ISRs.
+    """
+    for broker in sorted(cluster.nodes):
+        if not cluster.is_running(broker):
+            cluster.restart(broker, timeout=timeout)
+        elif cluster.is_paused(broker):
+            cluster.resume(broker)
+    for broker in sorted(cluster.nodes):
+        wait_serving(cluster, broker, timeout)
 
 
 LEADER_FAULTS = {

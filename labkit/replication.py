@@ -38,7 +38,7 @@ from labkit.cluster import (
     wait_until,
 )
 from labkit.consumer import Tail, read_topic
-from labkit.faults import PartitionWatch, wait_healthy, wait_serving
+from labkit.faults import PartitionWatch, apply, heal, wait_healthy
 from labkit.producer import Background, ProducerRun, run_producer, validate_config
 
 EVENT_COLUMNS = ["step", "action", "target", "broker", "at_s", "t_s", "done_s", "wall"]
@@ -174,11 +174,7 @@ class _Script:
 
     def act(self, action: str, broker: int) -> None:
         t_s, wall = self.now(), time.time()
-        if action == "restart":
-            self.cluster.restart(broker, timeout=self.timeout)
-            wait_serving(self.cluster, broker, self.timeout)
-        else:
-            getattr(self.cluster, action)(broker)
+        apply(self.cluster, action, broker, self.timeout)
         self.events.append({"step": len(self.events), "action": action, "target": str(broker),
                             "broker": broker, "at_s": t_s, "t_s": t_s, "done_s": self.now(),
                             "wall": wall})
@@ -205,17 +201,6 @@ class _Script:
         events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
         milestones = pd.DataFrame(self.milestones, columns=["name", "t_s", "wall"])
         return events, milestones
-
-
-def heal(cluster: Cluster, timeout: float = 120) -> None:
-    """Resume every paused broker and start every stopped one; wait until all serve."""
-    for broker in sorted(cluster.nodes):
-        if not cluster.is_running(broker):
-            cluster.restart(broker, timeout=timeout)
-        elif cluster.is_paused(broker):
-            cluster.resume(broker)
-    for broker in sorted(cluster.nodes):
-        wait_serving(cluster, broker, timeout)
 
 
 def _isrs(cluster: Cluster, topics) -> pd.DataFrame:

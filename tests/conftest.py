@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cluster import LocalCluster, labkit_jvms
-from labkit.faults import wait_serving
+from labkit.faults import heal
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,11 +68,4 @@ def cluster3_whole_after_each_test(request):
     yield
     if "cluster3" not in request.fixturenames:
         return
-    cluster = request.getfixturevalue("cluster3")
-    for broker in sorted(cluster.nodes):
-        if not cluster.is_running(broker):
-            cluster.restart(broker, timeout=120)
-        elif cluster.is_paused(broker):
-            cluster.resume(broker)
-    for broker in sorted(cluster.nodes):
-        wait_serving(cluster, broker, timeout=120)
+    heal(request.getfixturevalue("cluster3"), timeout=120)
