@@ -203,6 +203,14 @@ class _Script:
         return events, milestones
 
 
+def _stop_and_heal(cluster: Cluster, script: _Script, streams, timeout: float) -> None:
+    """End a scripted run: note when it ended, stop every stream, bring every broker back."""
+    script.ended_s = script.now()
+    for stream in streams.values():
+        stream.stop()
+    heal(cluster, timeout)
+
+
 def _isrs(cluster: Cluster, topics) -> pd.DataFrame:
     return cluster.partitions(list(topics))
 
@@ -343,10 +351,7 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
                 script.phase("whole again", script.mark("whole again"))
                 time.sleep(tail_s)
             finally:
-                script.ended_s = script.now()
-                for stream in streams.values():
-                    stream.stop()
-                heal(cluster, timeout)
+                _stop_and_heal(cluster, script, streams, timeout)
         wait_healthy(cluster, [topic], timeout)
         return _finish(cluster, script, configs, streams, topics, watch, tail, min_insync,
                        timeout)
@@ -442,10 +447,7 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
                 script.phase("whole again", script.mark("whole again"))
                 time.sleep(tail_s)
             finally:
-                script.ended_s = script.now()
-                for stream in streams.values():
-                    stream.stop()
-                heal(cluster, timeout)
+                _stop_and_heal(cluster, script, streams, timeout)
         wait_healthy(cluster, topics.values(), timeout)
         return _finish(cluster, script, configs, streams, topics, watch, None, 1, timeout)
 
