@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from labkit import jars
 from labkit.cluster import ClusterError, LocalCluster, default_state_file
 from labkit.profiles import PROFILES
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cluster_up(brokers: int) -> int:
@@ -52,16 +55,16 @@ def cluster_down() -> int:
     return 0
 
 
-def report(profile: str, only: str | None) -> int:
-    """Run the notebooks; exit 1 if any failed."""
-    from labkit.report import run_report
+def report(profile: str, only: str | None, repeat: int, strict: bool, outputs: Path) -> int:
+    """Run the notebooks; exit 1 if a notebook failed, or with ``strict`` a finding broke."""
+    from labkit.report import run_report, summary
 
-    runs = run_report(profile=profile, only=only)
-    failed = [r for r in runs if r.status != "ok"]
-    for run in runs:
+    rounds = run_report(profile=profile, only=only, repeat=repeat, outputs=outputs)
+    for run in rounds[-1]:
         print(f"{run.status:6} {run.seconds:7.1f} s  {run.name}  {run.error}")
-    print(f"{len(runs) - len(failed)}/{len(runs)} notebooks ok; report in outputs/index.html")
-    return 1 if failed else 0
+    lines, status = summary(rounds, outputs, strict=strict)
+    print("\n".join(lines))
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     cluster.add_argument("--brokers", type=int, default=3, help="1 or 3 (default 3)")
     rep = sub.add_parser("report", help="execute the notebooks and write outputs/")
     rep.add_argument("--profile", choices=PROFILES, default="standard")
-    rep.add_argument("--only", metavar="NN", help="run only the notebook numbered NN")
+    rep.add_argument("--only", metavar="NN[,NN]",
+                     help="run only the notebooks with these numbers, e.g. 21 or 20,21")
+    rep.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run the series N times and write outputs/stability.md")
+    rep.add_argument("--strict", action="store_true",
+                     help="exit 1 also when a checked finding does not hold")
+    rep.add_argument("--outputs", type=Path, default=ROOT / "outputs", metavar="DIR",
+                     help="where to write the report (default outputs/)")
     args = parser.parse_args(argv)
     try:
         if args.command == "setup":
@@ -83,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cluster":
             return {"up": lambda: cluster_up(args.brokers), "status": cluster_status,
                     "down": cluster_down}[args.action]()
-        return report(args.profile, args.only)
+        return report(args.profile, args.only, args.repeat, args.strict, args.outputs)
     except (ValueError, ClusterError, jars.MissingTool) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

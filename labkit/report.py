@@ -2,14 +2,19 @@
 
 ``run_report()`` executes ``notebooks/NN_*.ipynb`` with papermill against one shared cluster,
 writes the executed copies, their HTML and each notebook's findings to ``outputs/``, and
-writes ``outputs/index.html``. One failed notebook does not stop the others.
+writes ``outputs/index.html`` and ``outputs/findings.md``, broken promises first. One failed
+notebook does not stop the others. ``run_report(repeat=N)`` runs the series N times and
+writes, per checked finding, in how many runs it held (``outputs/stability.md``).
+
+A notebook that raised is *failed*; a notebook that ran to the end is *ok*, even when one of
+its checked findings did not hold (a broken promise, shown with its evidence). ``summary``
+gives the lines the command line ends with.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
-import json
 import os
 import platform
 import re
@@ -20,7 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import confluent_kafka
+import pandas as pd
 
+from labkit import findings as lab_findings
 from labkit import jars
 from labkit.cluster import Cluster, LocalCluster, connect
 from labkit.profiles import PROFILES
@@ -38,7 +45,8 @@ class NotebookRun:
         status: "ok" or "failed".
         seconds: wall time of the execution.
         error: the failing cell's error, one line ("" if ok).
-        findings: the findings the notebook recorded (dicts: id, holds, sentence).
+        findings: the findings the notebook recorded (dicts: id, kind, holds, sentence;
+            see ``labkit.findings``).
     """
 
     name: str
@@ -51,23 +59,39 @@ class NotebookRun:
     def stem(self) -> str:
         return self.name.removesuffix(".ipynb")
 
+    @property
+    def checks(self) -> list[dict]:
+        """The checked findings (not the observations)."""
+        return [f for f in self.findings if f["kind"] == "check"]
+
+    @property
+    def broken(self) -> list[dict]:
+        """The checked findings that did not hold: broken promises."""
+        return lab_findings.broken(self.findings)
+
 
 def notebooks(notebooks_dir: Path = ROOT / "notebooks", only: str | None = None) -> list[Path]:
-    """Return the numbered notebooks in order (only the one numbered ``only`` if given).
+    """Return the numbered notebooks in order (only those numbered in ``only`` if given).
+
+    Args:
+        notebooks_dir: where the notebooks are.
+        only: one two-digit number such as "21", or several separated by commas ("20,21").
 
     Raises:
-        ValueError: ``only`` is not two digits, or names no notebook.
+        ValueError: a number that is not two digits, or that names no notebook.
     """
     found = sorted(p for p in notebooks_dir.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
     if only is None:
         return found
-    if not re.fullmatch(r"\d\d", only):
-        raise ValueError(f"--only takes a two-digit notebook number such as 00, got {only!r}")
-    chosen = [p for p in found if p.name.startswith(only + "_")]
-    if not chosen:
-        numbers = ", ".join(p.name[:2] for p in found)
-        raise ValueError(f"no notebook numbered {only}; there are {numbers}")
-    return chosen
+    wanted = [n.strip() for n in only.split(",")]
+    for number in wanted:
+        if not re.fullmatch(r"\d\d", number):
+            raise ValueError(f"--only takes two-digit notebook numbers such as 00 or 20,21; "
+                             f"got {only!r}")
+        if not any(p.name.startswith(number + "_") for p in found):
+            numbers = ", ".join(p.name[:2] for p in found)
+            raise ValueError(f"no notebook numbered {number}; there are {numbers}")
+    return [p for p in found if p.name[:2] in wanted]
 
 
 @contextlib.contextmanager
@@ -128,10 +152,8 @@ def execute(notebook: Path, outputs: Path, profile: str) -> NotebookRun:
     if out.exists():
         body, _ = HTMLExporter().from_filename(str(out))
         out.with_suffix(".html").write_text(body)
-    findings = []
-    if findings_file.exists():
-        findings = [json.loads(line) for line in findings_file.read_text().splitlines() if line]
-    return NotebookRun(notebook.name, "failed" if error else "ok", seconds, error, findings)
+    recorded = lab_findings.load(findings_file) if findings_file.exists() else []
+    return NotebookRun(notebook.name, "failed" if error else "ok", seconds, error, recorded)
 
 
 def _one_line(exc: Exception) -> str:
@@ -161,49 +183,99 @@ def _memory_gib() -> str:
     return "?"
 
 
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; margin-bottom: 2em; }
+td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+tr.ok td.status { color: #070; font-weight: bold; }
+tr.failed td, tr.broken td { background: #fdd; }
+tr.broken td.status { color: #b00; font-weight: bold; }
+tr.observation td.status { color: #555; }
+div.broken { border: 2px solid #b00; background: #fee; padding: 0.5em 1em; margin-bottom: 2em; }
+div.broken h2 { color: #b00; margin-top: 0.3em; }
+"""
+
+
+def _finding_status(finding: dict) -> tuple[str, str]:
+    """(css class, label) of one finding."""
+    if finding["kind"] == "observation":
+        return "observation", "observed"
+    return ("ok", "holds") if finding["holds"] else ("broken", "BROKEN")
+
+
+def counts(runs: list[NotebookRun]) -> dict[str, int]:
+    """Notebooks run and failed, checked findings held and broken, observations."""
+    checks = [f for r in runs for f in r.checks]
+    return {
+        "notebooks": len(runs),
+        "failed": sum(r.status != "ok" for r in runs),
+        "checks": len(checks),
+        "held": sum(bool(f["holds"]) for f in checks),
+        "broken": sum(not f["holds"] for f in checks),
+        "observations": sum(f["kind"] == "observation" for r in runs for f in r.findings),
+    }
+
+
 def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
-                outputs: Path) -> Path:
-    """Write ``outputs/index.html``: one row per notebook plus the environment."""
+                outputs: Path, stability: str = "") -> Path:
+    """Write ``outputs/index.html``.
+
+    Broken promises first, then one row per notebook, every finding, the stability table of a
+    repeated run (if given) and the environment.
+    """
     esc = html.escape
+    n = counts(runs)
     rows = "\n".join(
-        f'<tr class="{r.status}"><td>{esc(r.stem)}</td><td>{r.status}</td>'
+        f'<tr class="{r.status}"><td>{esc(r.stem)}</td><td class="status">{r.status}</td>'
         f"<td>{r.seconds:.1f} s</td>"
         f'<td><a href="{esc(r.stem)}.html">html</a> · <a href="{esc(r.name)}">ipynb</a></td>'
-        f"<td>{sum(f['holds'] for f in r.findings)}/{len(r.findings)}</td>"
+        f"<td>{sum(bool(f['holds']) for f in r.checks)}/{len(r.checks)}</td>"
+        f"<td>{len(r.findings) - len(r.checks)}</td>"
         f"<td>{esc(r.error)}</td></tr>"
         for r in runs
     )
-    env_rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in env.items())
+    broken = [(r, f) for r in runs for f in r.broken]
+    broken_block = ""
+    if broken:
+        items = "\n".join(
+            f'<li><a href="{esc(r.stem)}.html">{esc(r.stem)}</a> <code>{esc(f["id"])}</code>: '
+            f'{esc(f["sentence"])}</li>' for r, f in broken)
+        broken_block = (f'<div class="broken"><h2>{len(broken)} broken promise(s)</h2>'
+                        f"<p>Checked findings that did not hold on this run. Each notebook "
+                        f"shows the evidence below the finding.</p><ul>{items}</ul></div>")
     finding_rows = "\n".join(
-        f'<tr class="{"ok" if f["holds"] else "failed"}"><td>{esc(r.stem)}</td>'
-        f'<td>{esc(f["id"])}</td><td>{"holds" if f["holds"] else "FAILED"}</td>'
-        f'<td>{esc(f["sentence"])}</td></tr>'
+        f'<tr class="{_finding_status(f)[0]}"><td>{esc(r.stem)}</td><td>{esc(f["id"])}</td>'
+        f'<td class="status">{_finding_status(f)[1]}</td><td>{esc(f["sentence"])}</td></tr>'
         for r in runs for f in r.findings
     )
-    failed = sum(r.status != "ok" for r in runs)
+    env_rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in env.items())
+    stability_block = ""
+    if stability:
+        stability_block = ('<h2>Stability</h2><p>How many runs of this repeated series each '
+                           'checked finding held in (also in <a href="stability.md">'
+                           f"stability.md</a>).</p>\n{stability}")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Kafka lab report</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; margin-bottom: 2em; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}
-tr.ok td:nth-child(2) {{ color: #070; font-weight: bold; }}
-tr.failed td {{ background: #fdd; }}
-tr.ok td:nth-child(3) {{ color: #070; }}
-</style></head><body>
+<style>{_STYLE}</style></head><body>
 <h1>Kafka lab report</h1>
 <p>Profile <b>{esc(profile)}</b>, generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}:
-{len(runs) - failed} of {len(runs)} notebooks ok.</p>
+{n['notebooks'] - n['failed']} of {n['notebooks']} notebooks ran to the end;
+{n['held']} of {n['checks']} checked findings held; {n['observations']} observations.</p>
+{broken_block}
 <table><tr><th>notebook</th><th>status</th><th>duration</th><th>output</th>
-<th>findings holding</th><th>error</th></tr>
+<th>checked findings holding</th><th>observations</th><th>error</th></tr>
 {rows}
 </table>
 <h2>Findings</h2>
-<p>Computed by each notebook from its own run and checked; also in
-<a href="findings.md">findings.md</a>.</p>
+<p>Computed by each notebook from its own run (also in <a href="findings.md">findings.md</a>).
+A <b>checked</b> finding is what Kafka or the client promises, or what follows from the
+configuration: it holds or it is a broken promise. An <b>observation</b> is a measured
+quantity that varies from run to run: printed, never checked.</p>
 <table><tr><th>notebook</th><th>id</th><th>status</th><th>finding</th></tr>
 {finding_rows}
 </table>
+{stability_block}
 <h2>Environment</h2>
 <table>{env_rows}</table>
 </body></html>
@@ -215,17 +287,27 @@ tr.ok td:nth-child(3) {{ color: #070; }}
 
 def write_findings(runs: list[NotebookRun], env: dict[str, str], profile: str,
                    outputs: Path) -> Path:
-    """Write ``outputs/findings.md``: every notebook's findings, holding or not."""
+    """Write ``outputs/findings.md``: broken promises first, then every notebook's findings."""
+    n = counts(runs)
     lines = [f"# Findings ({profile} profile, {datetime.now(UTC):%Y-%m-%d %H:%M UTC})",
              "", f"Cluster: {env.get('cluster', '?')}; librdkafka {env.get('librdkafka', '?')}; "
-             f"machine: {env.get('machine', '?')}.", ""]
+             f"machine: {env.get('machine', '?')}.", "",
+             f"{n['notebooks'] - n['failed']} of {n['notebooks']} notebooks ran to the end; "
+             f"{n['held']} of {n['checks']} checked findings held; "
+             f"{n['observations']} observations.", ""]
+    broken = [(r, f) for r in runs for f in r.broken]
+    if broken:
+        lines += [f"## Broken promises ({len(broken)})", "",
+                  "Checked findings that did not hold; the notebook shows the evidence.", ""]
+        lines += [f"- **BROKEN** `{f['id']}` ({r.stem}): {f['sentence']}" for r, f in broken]
+        lines.append("")
     for run in runs:
         lines.append(f"## {run.stem} ({run.status}, {run.seconds:.0f} s)")
         lines.append("")
         if run.error:
             lines.append(f"- **notebook failed**: {run.error}")
-        lines += [f"- {'holds' if f['holds'] else '**FAILED**'} `{f['id']}`: {f['sentence']}"
-                  for f in run.findings]
+        lines += [f"- {_finding_status(f)[1] if f['holds'] is not False else '**BROKEN**'} "
+                  f"`{f['id']}`: {f['sentence']}" for f in run.findings]
         if not run.findings and not run.error:
             lines.append("- (no findings recorded)")
         lines.append("")
@@ -234,28 +316,129 @@ def write_findings(runs: list[NotebookRun], env: dict[str, str], profile: str,
     return path
 
 
+def stability(rounds: list[list[NotebookRun]]) -> pd.DataFrame:
+    """Per checked finding, in how many rounds of a repeated series it held.
+
+    Args:
+        rounds: one list of ``NotebookRun`` per round.
+
+    Returns:
+        One row per checked finding, in the order first seen: notebook, id, held, runs
+        (rounds in which it was recorded), rounds (how many rounds in all) and broken (the
+        sentences of the rounds it did not hold in, round number first).
+    """
+    rows: dict[str, dict] = {}
+    for number, runs in enumerate(rounds, start=1):
+        for run in runs:
+            for f in run.checks:
+                row = rows.setdefault(f["id"], {"notebook": run.stem, "id": f["id"], "held": 0,
+                                                "runs": 0, "broken": []})
+                row["runs"] += 1
+                row["held"] += bool(f["holds"])
+                if not f["holds"]:
+                    row["broken"].append(f"round {number}: {f['sentence']}")
+    table = pd.DataFrame(list(rows.values()),
+                         columns=["notebook", "id", "held", "runs", "broken"])
+    table.insert(4, "rounds", len(rounds))
+    return table
+
+
+def write_stability(rounds: list[list[NotebookRun]], profile: str, outputs: Path) -> str:
+    """Write ``outputs/stability.md`` for a repeated series; return its table as HTML."""
+    table = stability(rounds)
+    failed = [(k, r) for k, runs in enumerate(rounds, 1) for r in runs if r.status != "ok"]
+    steady = int((table.held == table.rounds).sum())
+    lines = [f"# Stability ({profile} profile, {len(rounds)} rounds, "
+             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC})", "",
+             f"{steady} of {len(table)} checked findings held in every round.", "",
+             "| notebook | finding | held | recorded in | rounds |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.notebook} | `{r.id}` | {r.held} | {r.runs} | {r.rounds} |"
+              for r in table.itertuples()]
+    notes = [f"- `{r.id}` {b}" for r in table.itertuples() for b in r.broken]
+    notes += [f"- {r.stem} failed in round {k}: {r.error}" for k, r in failed]
+    if notes:
+        lines += ["", "## Rounds that did not hold", "", *notes]
+    (outputs / "stability.md").write_text("\n".join(lines) + "\n")
+    esc = html.escape
+    body = "\n".join(
+        f'<tr class="{"ok" if r.held == r.rounds else "broken"}"><td>{esc(r.notebook)}</td>'
+        f'<td>{esc(r.id)}</td><td class="status">{r.held} of {r.rounds}</td></tr>'
+        for r in table.itertuples())
+    return ("<table><tr><th>notebook</th><th>finding</th><th>held in</th></tr>\n"
+            f"{body}\n</table>")
+
+
+def summary(rounds: list[list[NotebookRun]], outputs: Path, strict: bool = False
+            ) -> tuple[list[str], int]:
+    """The lines the command line ends with, and its exit status.
+
+    The status is 1 when a notebook failed in any round, or, with ``strict``, when a checked
+    finding did not hold; else 0.
+    """
+    lines = []
+    for k, runs in enumerate(rounds, start=1):
+        n = counts(runs)
+        prefix = f"round {k}: " if len(rounds) > 1 else ""
+        lines.append(f"{prefix}{n['notebooks'] - n['failed']}/{n['notebooks']} notebooks ran "
+                     f"to the end; {n['held']} of {n['checks']} checked findings held; "
+                     f"{n['observations']} observations.")
+        lines += [f"  notebook failed: {r.stem}: {r.error}" for r in runs if r.status != "ok"]
+        lines += [f"  BROKEN {f['id']} ({r.stem}): {f['sentence']}"
+                  for r in runs for f in r.broken]
+    any_broken = any(r.broken for runs in rounds for r in runs)
+    any_failed = any(r.status != "ok" for runs in rounds for r in runs)
+    if any_broken or any_failed:
+        lines.append(f"Read {outputs / 'findings.md'} (broken promises first) and each "
+                     f"notebook's evidence in {outputs / 'index.html'}.")
+    else:
+        lines.append(f"Report in {outputs / 'index.html'}.")
+    if len(rounds) > 1:
+        lines.append(f"Stability per finding in {outputs / 'stability.md'}.")
+    status = 1 if any_failed or (strict and any_broken) else 0
+    return lines, status
+
+
 def run_report(profile: str = "standard", only: str | None = None,
                outputs: Path = ROOT / "outputs", notebooks_dir: Path = ROOT / "notebooks",
-               progress: bool = True) -> list[NotebookRun]:
-    """Execute the notebooks and write the report; return one ``NotebookRun`` per notebook.
+               progress: bool = True, repeat: int = 1) -> list[list[NotebookRun]]:
+    """Execute the notebooks ``repeat`` times and write the report.
+
+    Every round runs on the same shared cluster, so later rounds meet the state earlier
+    faults left behind. The executed notebooks in ``outputs`` are those of the last round.
+
+    Returns:
+        One list of ``NotebookRun`` per round.
 
     Raises:
-        ValueError: an unknown profile or notebook number.
+        ValueError: an unknown profile or notebook number, or ``repeat`` below 1.
     """
     from tqdm.auto import tqdm
 
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not known; use one of {', '.join(PROFILES)}")
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat={repeat!r} is not allowed; use a whole number of rounds >= 1")
     chosen = notebooks(notebooks_dir, only)
+    outputs = Path(outputs)
     outputs.mkdir(parents=True, exist_ok=True)
-    runs = []
+    rounds: list[list[NotebookRun]] = []
     with shared_cluster() as cluster:
         env = environment(cluster)
-        bar = tqdm(chosen, desc=f"notebooks ({profile})", unit="nb", disable=not progress)
-        for notebook in bar:
-            bar.set_postfix_str(notebook.stem)
-            runs.append(execute(notebook, outputs, profile))
-            write_index(runs, env, profile, outputs)
-            write_findings(runs, env, profile, outputs)
+        bar = tqdm(total=len(chosen) * repeat, desc=f"notebooks ({profile})", unit="nb",
+                   disable=not progress)
+        table = ""
+        for _ in range(repeat):
+            runs: list[NotebookRun] = []
+            rounds.append(runs)
+            for notebook in chosen:
+                bar.set_postfix_str(notebook.stem)
+                runs.append(execute(notebook, outputs, profile))
+                bar.update()
+                write_index(runs, env, profile, outputs, table)
+                write_findings(runs, env, profile, outputs)
+            if repeat > 1:
+                table = write_stability(rounds, profile, outputs)
+                write_index(runs, env, profile, outputs, table)
         bar.close()
-    return runs
+    return rounds
