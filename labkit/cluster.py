@@ -596,6 +596,20 @@ class LocalCluster(Cluster):
         self._owned = True
         self._started = False
 
+    def client_config(self, **overrides: Any) -> dict[str, Any]:
+        """Return a librdkafka config dict for this cluster plus ``overrides``.
+
+        Raises:
+            ClusterError: the cluster was never started (it has no address yet).
+        """
+        if not self.bootstrap_servers:
+            raise ClusterError(
+                f"this LocalCluster(brokers={self.broker_count}) is not started: call start() "
+                f"first, e.g. `with LocalCluster(brokers={self.broker_count}) as cluster: "
+                f"cluster.start()`"
+            )
+        return super().client_config(**overrides)
+
     # -- configuration ----------------------------------------------------------------------
 
     def _all_nodes(self) -> list[Node]:

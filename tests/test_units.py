@@ -41,3 +41,11 @@ def test_old_java_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(jars.MissingTool, match="is Java 11.*Java 17 or newer"):
         jars.find_java()
+
+
+def test_a_cluster_that_was_never_started_says_so_at_once():
+    from labkit.cluster import ClusterError, LocalCluster
+
+    with LocalCluster(brokers=3) as cluster:
+        with pytest.raises(ClusterError, match=r"not started: call start\(\)"):
+            cluster.create_topic("t")
