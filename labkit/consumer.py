@@ -426,11 +426,27 @@ class _Member(threading.Thread):
                 with contextlib.suppress(Exception):
                     abandon(consumer)
             else:
-                with contextlib.suppress(Exception):
-                    if group.commit in ("sync-per-batch", "async") and self.uncommitted:
-                        consumer.commit(asynchronous=False)
-                consumer.close()  # leaves the group: its partitions move at once
-                group._event(self.member, "leave", [])
+                self._leave(consumer)
+
+    def _leave(self, consumer) -> None:
+        """Commit what is processed (manual batch modes), close, and leave the group.
+
+        A failed final commit changes what the next owner re-reads, so it is recorded as an
+        error event rather than swallowed, and the consumer is closed all the same.
+        """
+        group = self.group
+        if group.commit in ("sync-per-batch", "async") and self.uncommitted:
+            try:
+                consumer.commit(asynchronous=False)
+                self.uncommitted = 0
+            except KafkaException as exc:
+                group._event(self.member, "error", sorted(self.assignment),
+                             f"final commit failed: {exc.args[0]}")
+        try:
+            consumer.close()  # leaves the group: its partitions move at once
+        except (KafkaException, RuntimeError) as exc:
+            group._event(self.member, "error", [], f"close failed: {exc}")
+        group._event(self.member, "leave", [])
 
 
 class ConsumerGroup:
@@ -532,13 +548,21 @@ class ConsumerGroup:
         return self
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop every member (each leaves the group and closes its consumer)."""
-        for name in list(self.members):
-            member = self.members[name]
+        """Stop every member (each leaves the group and closes its consumer).
+
+        Raises:
+            RuntimeError: a member's thread was still running ``timeout`` s after it was
+                told to stop (it is left in ``members``).
+        """
+        for member in self.members.values():
             member.stop_event.set()
         for member in list(self.members.values()):
             member.join(timeout)
-        self.members.clear()
+        stuck = [name for name, member in self.members.items() if member.is_alive()]
+        self.members = {name: self.members[name] for name in stuck}
+        if stuck:
+            raise RuntimeError(f"consumer group {self.group_id}: member(s) {', '.join(stuck)} "
+                               f"still running {timeout:g} s after stop()")
 
     def __enter__(self) -> ConsumerGroup:
         return self.start()
@@ -600,7 +624,19 @@ class ConsumerGroup:
             return
         member = self._member(name)
         member.stop_event.set()
+        self._forget(name, timeout)
+
+    def _forget(self, name: str, timeout: float) -> None:
+        """Wait for a stopped member's thread, then drop it from ``members``.
+
+        Raises:
+            RuntimeError: the thread is still running after ``timeout`` s (it stays listed).
+        """
+        member = self.members[name]
         member.join(timeout)
+        if member.is_alive():
+            raise RuntimeError(f"consumer group {self.group_id}: member {name} still running "
+                               f"{timeout:g} s after it was told to stop")
         del self.members[name]
 
     def member_overrides(self, name: str) -> dict[str, Any]:
@@ -617,8 +653,7 @@ class ConsumerGroup:
         member.crashed = True
         self._event(name, "crash", sorted(member.assignment))
         member.stop_event.set()
-        member.join(timeout)
-        del self.members[name]
+        self._forget(name, timeout)
 
     def pause_member(self, name: str, seconds: float) -> None:
         """Make a member stop polling for ``seconds`` (as if stuck processing)."""

@@ -36,7 +36,6 @@ those it had not processed).
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -126,8 +125,10 @@ class _Member(threading.Thread):
                 self.in_flight = []
         finally:
             if not self.crashed.is_set() and self.consumer is not None:
-                with contextlib.suppress(Exception):
+                try:
                     self.consumer.close()  # commits acknowledgements, leaves the group
+                except (KafkaException, RuntimeError) as exc:
+                    group._event(self.member, "error", f"close failed: {exc}")
                 self.consumer = None
                 group._event(self.member, "leave")
 
@@ -306,12 +307,21 @@ class ShareGroup:
         return {k: e.value for k, e in sorted(entries.items()) if k.startswith(prefix)}
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop every member (each commits its acknowledgements and leaves the group)."""
+        """Stop every member (each commits its acknowledgements and leaves the group).
+
+        Raises:
+            RuntimeError: a member's thread was still running ``timeout`` s after it was
+                told to stop (it is left in ``members``).
+        """
         for member in self.members.values():
             member.stop_event.set()
         for member in list(self.members.values()):
             member.join(timeout)
-        self.members.clear()
+        stuck = [name for name, member in self.members.items() if member.is_alive()]
+        self.members = {name: self.members[name] for name in stuck}
+        if stuck:
+            raise RuntimeError(f"share group {self.group_id}: member(s) {', '.join(stuck)} "
+                               f"still running {timeout:g} s after stop()")
 
     def __enter__(self) -> ShareGroup:
         return self.start()

@@ -160,6 +160,38 @@ def test_pausing_beyond_max_poll_interval_records_the_error_and_moves_partitions
     assert not labkit_threads()
 
 
+def test_a_final_commit_that_fails_is_recorded_and_the_member_still_leaves(cluster1, topic):
+    # Paused past max.poll.interval.ms, the member has lost its assignment when it is told to
+    # stop: its final commit of processed offsets fails, and the record must say so.
+    run_producer(cluster1, {"acks": "all"}, messages=1000, topics=[topic])
+    config = {**FAST, "max.poll.interval.ms": SESSION_MS}
+    group = ConsumerGroup(cluster1, [topic], members=1, config=config, commit="sync-per-batch",
+                          commit_every=10_000)
+    with group:
+        group.wait_for_messages(1000, timeout=60)
+        group.pause_member("m1", 60)
+        wait_until(lambda: cluster1.admin().describe_consumer_groups([group.group_id])[
+            group.group_id].result(10).members == [], 30, "the coordinator to drop m1")
+    events = group.events()
+    failed = events[(events.kind == "error") & events.detail.str.startswith("final commit failed")]
+    assert len(failed) == 1 and "ASSIGNMENT_LOST" in failed.detail.iloc[0], events
+    assert events.kind.iloc[-1] == "leave" and not group.members and not labkit_threads()
+
+
+def test_a_member_still_running_after_stop_is_an_error_not_forgotten(cluster1, topic):
+    run_producer(cluster1, {"acks": "all"}, messages=5, topics=[topic])
+    group = ConsumerGroup(cluster1, [topic], members=1, config=FAST, processing=3.0,
+                          batch_size=1).start()
+    try:
+        wait_until(lambda: len(group.messages()) >= 1, 60, "one message processed")
+        with pytest.raises(RuntimeError, match=r"member\(s\) m1 still running 0.5 s after"):
+            group.stop(timeout=0.5)  # m1 is inside its 3 s of processing
+        assert list(group.members) == ["m1"]
+    finally:
+        group.stop(timeout=30)
+    assert not group.members and not labkit_threads()
+
+
 # -- the commit accounting ------------------------------------------------------------------
 
 
