@@ -76,6 +76,23 @@ class FaultInjectionUnavailable(ClusterError):
     """Fault injection was asked of a cluster this process cannot control."""
 
 
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+"""Kafka's rule for topic names: 1 to 249 of ASCII letters, digits, '.', '_' and '-'."""
+
+
+def check_topic_name(name: object) -> str:
+    """Return ``name`` if Kafka accepts it as a topic name.
+
+    Raises:
+        ValueError: it is not a string of 1 to 249 ASCII letters, digits, '.', '_' or '-',
+            or it is "." or "..".
+    """
+    if not isinstance(name, str) or not TOPIC_NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"topic name {name!r} is not allowed: use 1 to 249 ASCII letters, "
+                         f"digits, '.', '_' or '-' (and not '.' or '..')")
+    return name
+
+
 def unique_name(prefix: str) -> str:
     """A topic or group name no earlier run used, e.g. ``delivery-3f9a1c2e``."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -172,6 +189,7 @@ class Cluster:
         Raises:
             ValueError: the broker refused the topic (bad name, RF above the broker count, ...).
         """
+        check_topic_name(name)
         if replica_assignment is not None:
             sizes = {len(r) for r in replica_assignment}
             if len(replica_assignment) != partitions or len(sizes) != 1 or (
