@@ -565,6 +565,38 @@ def _install_cleanup() -> None:
                 signal.signal(signum, _on_signal)
 
 
+def lab_defaults(brokers: int) -> dict[str, Any]:
+    """The broker settings that shape what the experiments see, for a cluster of ``brokers``.
+
+    Topic and internal-topic defaults, share-group floors, the rebalance delay, unclean
+    election: every node of the embedded cluster gets them, and ``docker-compose.yml``
+    mirrors them (a test checks it).
+    """
+    n = brokers
+    min_isr = 2 if n >= 3 else 1
+    return {
+        "num.partitions": 3,
+        "default.replication.factor": n,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": n,
+        "offsets.topic.num.partitions": 10,
+        "transaction.state.log.replication.factor": n,
+        "transaction.state.log.min.isr": min_isr,
+        "transaction.state.log.num.partitions": 10,
+        "share.coordinator.state.topic.replication.factor": n,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "share.coordinator.state.topic.num.partitions": 10,
+        # Share groups (notebook 17): let a group set its record acquisition lock and
+        # heartbeat to about a second (group configs share.record.lock.duration.ms and
+        # share.heartbeat.interval.ms); the broker's floors are 15 s and 5 s by default.
+        "group.share.min.record.lock.duration.ms": 1000,
+        "group.share.min.heartbeat.interval.ms": 1000,
+        "group.initial.rebalance.delay.ms": 0,
+        "unclean.leader.election.enable": "false",
+        "auto.create.topics.enable": "true",
+    }
+
+
 class LocalCluster(Cluster):
     """1 or 3 real Kafka brokers on 127.0.0.1 in KRaft mode, as local JVMs. A context manager.
 
@@ -638,7 +670,6 @@ class LocalCluster(Cluster):
         n = self.broker_count
         voters = ",".join(f"{x.id}@127.0.0.1:{x.controller_port}" for x in self._all_nodes()
                           if "controller" in x.roles)
-        min_isr = 2 if n >= 3 else 1
         listeners = {
             "broker": {"listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
                        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
@@ -650,7 +681,7 @@ class LocalCluster(Cluster):
                 "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
                 "inter.broker.listener.name": "PLAINTEXT"},
         }[node.roles]
-        # The topic defaults are set on every node: in KRaft the controller applies them.
+        # The defaults are set on every node: in KRaft the controller applies them.
         props = {
             "process.roles": node.roles,
             "node.id": node.id,
@@ -659,25 +690,7 @@ class LocalCluster(Cluster):
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": node.data_dir,
-            "num.partitions": 3,
-            "default.replication.factor": n,
-            "min.insync.replicas": min_isr,
-            "offsets.topic.replication.factor": n,
-            "offsets.topic.num.partitions": 10,
-            "transaction.state.log.replication.factor": n,
-            "transaction.state.log.min.isr": min_isr,
-            "transaction.state.log.num.partitions": 10,
-            "share.coordinator.state.topic.replication.factor": n,
-            "share.coordinator.state.topic.min.isr": min_isr,
-            "share.coordinator.state.topic.num.partitions": 10,
-            # Share groups (notebook 17): let a group set its record acquisition lock and
-            # heartbeat to about a second (group configs share.record.lock.duration.ms and
-            # share.heartbeat.interval.ms); the broker's floors are 15 s and 5 s by default.
-            "group.share.min.record.lock.duration.ms": 1000,
-            "group.share.min.heartbeat.interval.ms": 1000,
-            "group.initial.rebalance.delay.ms": 0,
-            "unclean.leader.election.enable": "false",
-            "auto.create.topics.enable": "true",
+            **lab_defaults(n),
             # A lab-sized footprint: few threads, a small log-cleaner buffer.
             "num.network.threads": 2,
             "num.io.threads": 4,
