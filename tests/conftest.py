@@ -1,5 +1,9 @@
 """Test fixtures: real Kafka clusters started by the test session, and a JVM leak check.
 
+Two tiers: a test that uses a cluster fixture (or is marked ``broker`` or ``notebooks``) is
+in the broker tier; every other test is pure and may not start a JVM, which
+``pytest -m "not broker"`` runs in seconds.
+
 Tests never share the user's clusters: the session points ``LABKIT_STATE_FILE`` at a
 temporary file and clears ``KAFKA_BOOTSTRAP_SERVERS`` (tests of the external path set it
 themselves).
@@ -14,6 +18,28 @@ import pytest
 
 from labkit.cluster import LocalCluster, labkit_jvms
 from labkit.faults import heal
+
+CLUSTER_FIXTURES = {"cluster1", "cluster3"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a cluster fixture, or runs notebooks, as a broker test."""
+    for item in items:
+        if CLUSTER_FIXTURES & set(item.fixturenames) or item.get_closest_marker("notebooks"):
+            item.add_marker(pytest.mark.broker)
+
+
+@pytest.fixture(autouse=True)
+def pure_tests_start_no_cluster(request, monkeypatch):
+    """A test outside the broker tier that starts a cluster is mis-filed: say so."""
+    if request.node.get_closest_marker("broker"):
+        return
+
+    def refuse(self):
+        raise AssertionError(f"{request.node.name} starts a Kafka cluster: mark it "
+                             f"@pytest.mark.broker or use a cluster fixture")
+
+    monkeypatch.setattr(LocalCluster, "start", refuse)
 
 
 @pytest.fixture(scope="session", autouse=True)

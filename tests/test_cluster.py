@@ -161,6 +161,7 @@ def test_unsupported_broker_count_is_refused(count):
         LocalCluster(brokers=count)
 
 
+@pytest.mark.broker
 def test_a_taken_port_is_skipped():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -177,6 +178,7 @@ def test_a_taken_port_is_skipped():
             assert cluster.brokers == [1]
 
 
+@pytest.mark.broker
 def test_unreachable_bootstrap_servers_fail_fast(monkeypatch):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -210,6 +212,7 @@ def run_labkit(*args, env):
                           capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.broker
 def test_cluster_up_is_shared_with_other_processes(tmp_path):
     env = {**os.environ, "LABKIT_STATE_FILE": str(tmp_path / "cluster.json")}
     up = run_labkit("cluster", "up", "--brokers", "1", env=env)
@@ -231,6 +234,7 @@ def test_cluster_up_is_shared_with_other_processes(tmp_path):
     assert not [d for d in labkit_jvms().values() if str(tmp_path) in d]
 
 
+@pytest.mark.broker
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_no_jvm_outlives_the_process_that_started_it(tmp_path, how):
     code = ("import labkit, sys; c = labkit.LocalCluster(brokers=1).start(); "
@@ -250,6 +254,7 @@ def test_no_jvm_outlives_the_process_that_started_it(tmp_path, how):
     assert not os.path.exists(data_dir)
 
 
+@pytest.mark.broker
 def test_a_broker_that_cannot_start_fails_with_its_log():
     bad = LocalCluster(brokers=1, broker_config={"num.io.threads": "0"})
     start = time.monotonic()
