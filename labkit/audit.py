@@ -233,3 +233,124 @@ def plot_copies(result: AuditResult, partition: int | None = None,
     ax.set(xlabel="sent at (s)", ylabel="offset", title=f"Partition {partition}: the log")
     ax.legend(loc="lower right", markerscale=3)
     return ax.figure
+
+
+EVIDENCE_COLUMNS = ("msg_id", "problem", "topic", "partition", "offset", "nth_copy", "copies",
+                    "status", "acked_partition", "acked_offset", "sent_s", "acked_s",
+                    "latency_ms")
+"""The columns of ``evidence()``, in order."""
+
+
+def evidence(result: AuditResult, produced: pd.DataFrame, started_wall: float = 0.0,
+             zero_wall: float | None = None) -> pd.DataFrame:
+    """Every copy of every message that broke a promise, with when it was sent and acked.
+
+    A problem message is one the audit counted as lost (acknowledged, not found),
+    duplicated (found more than once) or reordered (see the module docstring). Messages
+    whose delivery report failed or never came are not problems by themselves: the client
+    said it could not vouch for them.
+
+    Args:
+        result: an ``audit()`` result.
+        produced: the producer's records, as passed to ``audit`` (needs msg_id, partition,
+            offset, error, t_send, t_delivered; latency_ms if present).
+        started_wall: the wall time (epoch seconds) at which the run's ``t_send`` and
+            ``t_delivered`` are 0 (``ProducerRun.started_wall``).
+        zero_wall: the wall time reported as 0, e.g. the fault; default ``started_wall``.
+
+    Returns:
+        One row per copy found (``nth_copy`` 0, 1, ...), and one row with ``offset`` -1
+        and ``nth_copy`` -1 per lost message, ordered by msg_id then copy. Columns
+        ``EVIDENCE_COLUMNS``: problem ("lost", "duplicated", "reordered", or
+        "duplicated+reordered"); topic, partition, offset: where this copy sits (for a
+        lost message: the partition its delivery report named); copies: how many copies
+        were found; status: the producer's ``error`` ("" acknowledged); acked_partition
+        and acked_offset: where the delivery report said the message went (-1: nowhere);
+        sent_s and acked_s: when ``produce()`` accepted it and when its delivery report
+        was served, in seconds since ``zero_wall`` (NaN: no report).
+
+    Raises:
+        ValueError: ``produced`` lacks a needed column.
+    """
+    _require(produced, "produced", ["msg_id", "partition", "offset", "error", "t_send",
+                                    "t_delivered"])
+    # One offset, computed once: adding epoch seconds to each time would cost precision.
+    shift = 0.0 if zero_wall is None else started_wall - zero_wall
+    seen = result.found
+    copies = seen.groupby("msg_id").size()
+    duplicated = set(copies.index[copies > 1])
+    reordered = set(seen.msg_id[seen.reordered])
+    lost = set(result.lost.msg_id)
+    problem = {m: ("duplicated+reordered" if m in reordered else "duplicated")
+               for m in duplicated}
+    problem.update({m: "reordered" for m in reordered - duplicated})
+    problem.update({m: "lost" for m in lost})
+    mine = produced.set_index("msg_id")
+    mine = mine[mine.index.isin(list(problem))]
+    latency = mine.latency_ms if "latency_ms" in mine else pd.Series(np.nan, index=mine.index)
+    sent = pd.DataFrame({
+        "acked_partition": mine.partition.astype(np.int64),
+        "acked_offset": mine.offset.astype(np.int64),
+        "status": mine.error.astype(str),
+        "sent_s": mine.t_send + shift,
+        "acked_s": mine.t_delivered + shift,
+        "latency_ms": latency,
+    })
+    rows = seen.loc[seen.msg_id.isin(list(problem)),
+                    ["msg_id", "topic", "partition", "offset", "nth_copy"]]
+    gone = mine[mine.index.isin(list(lost))]
+    rows = pd.concat([rows, pd.DataFrame({
+        "msg_id": gone.index.to_numpy(), "topic": gone.topic.astype(str).to_numpy()
+        if "topic" in gone else "", "partition": gone.partition.to_numpy(),
+        "offset": -1, "nth_copy": -1})], ignore_index=True)
+    rows = rows.astype({"msg_id": np.int64, "partition": np.int64, "offset": np.int64,
+                        "nth_copy": np.int64})
+    rows["problem"] = rows.msg_id.map(problem)
+    rows["copies"] = rows.msg_id.map(copies).fillna(0).astype(np.int64)
+    rows = rows.join(sent, on="msg_id")
+    rows = rows.sort_values(["msg_id", "nth_copy"], kind="stable").reset_index(drop=True)
+    return rows[list(EVIDENCE_COLUMNS)]
+
+
+EOS_LOG_PATTERN = (r"bump|drain|sequence number|skipped seq|timed out|retr|persisted"
+                   r"|state change|fatal")
+"""The client log lines shown beside broken-promise evidence whatever their partition:
+idempotence state changes, epoch bumps and drains, sequence errors, timeouts, retries."""
+
+
+def evidence_report(runs, audits: dict[str, AuditResult], zero_wall: float,
+                    before_s: float = 3.0, after_s: float = 1.0, max_lines: int = 60) -> list:
+    """The evidence of every run whose audit found a problem, for ``findings.check``.
+
+    Args:
+        runs: ``ProducerRun``s (label, records, started_wall, client_log_file).
+        audits: ``audit()`` results by run label.
+        zero_wall: the wall time shown as 0, e.g. the fault.
+        before_s: seconds of client log kept before each problem message's send and ack.
+        after_s: seconds kept after them.
+        max_lines: the most log lines shown per run (the nearest to a problem message).
+
+    Returns:
+        A list to display: per run with a problem, a title, its ``evidence()`` table and,
+        if the run captured its client log, the log lines near the problem messages that
+        concern its partitions or the idempotent producer's state (``EOS_LOG_PATTERN``),
+        with times on the same clock. Empty if no run has a problem.
+    """
+    from labkit import client_logs
+
+    shown: list = []
+    for run in runs:
+        table = evidence(audits[run.label], run.records, run.started_wall, zero_wall)
+        if table.empty:
+            continue
+        shown += [f"{run.label}: {table.msg_id.nunique()} problem messages, "
+                  f"{len(table)} rows (times in seconds since the fault)", table]
+        if getattr(run, "client_log_file", None):
+            log = client_logs.read_log(run.client_log_file, zero_wall)
+            parts = "|".join(rf"\[{int(p)}\]" for p in sorted(set(table.partition)))
+            lines = client_logs.around(log, pd.concat([table.sent_s, table.acked_s]),
+                                       before_s, after_s, limit=max_lines,
+                                       contains=f"{parts}|{EOS_LOG_PATTERN}")
+            shown += [f"{run.label}: client log near them ({len(lines)} lines)",
+                      lines[["t", "facility", "thread", "text"]]]
+    return shown

@@ -30,8 +30,10 @@ error      str, "" if delivered, else the error name (e.g. ``_MSG_TIMED_OUT``);
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import os
 import struct
 import threading
 import time
@@ -44,7 +46,8 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
-from labkit.cluster import LAB_TOPICS, Cluster, client_log
+from labkit import client_logs
+from labkit.cluster import LAB_TOPICS, Cluster, check_topic_name, client_log
 
 KEY_SCHEMES = ("none", "uniform", "zipf", "sequential")
 PAYLOADS = ("json", "random")
@@ -133,6 +136,8 @@ class ProducerRun:
         client_errors: errors librdkafka reported outside delivery reports (its
             ``error_cb``: a broker connection lost, all brokers down, ...), one row each:
             t (seconds on the run's clock), error (name), reason.
+        client_log_file: the file holding the client's debug log (``run_producer``'s
+            ``client_log_file``; read it with ``labkit.client_logs.read_log``), or None.
     """
 
     label: str
@@ -151,6 +156,7 @@ class ProducerRun:
     started_wall: float = float("nan")
     client_errors: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["t", "error", "reason"]))
+    client_log_file: str | None = None
 
     @property
     def throughput(self) -> float:
@@ -190,8 +196,10 @@ def _check_workload(messages, duration, rate, size, keys, key_count, poll, on_fu
         raise ValueError(f"on_full={on_full!r} must be one of {', '.join(ON_FULL)}")
     if payload not in PAYLOADS:
         raise ValueError(f"payload={payload!r} must be one of {', '.join(PAYLOADS)}")
-    if not topics or not all(isinstance(t, str) and t for t in topics):
+    if not topics or isinstance(topics, str):
         raise ValueError(f"topics={topics!r} must be a non-empty list of topic names")
+    for topic in topics:
+        check_topic_name(topic)
 
 
 def make_keys(scheme: str, count: int, key_count: int = 100, zipf_s: float = 1.2,
@@ -283,6 +291,8 @@ def run_producer(
     progress: bool = False,
     seed: int = 0,
     stop: threading.Event | None = None,
+    client_log_file: str | os.PathLike | None = None,
+    client_debug: str = client_logs.DEBUG_CONTEXTS,
 ) -> ProducerRun:
     """Send a workload and record every message's fate.
 
@@ -311,6 +321,11 @@ def run_producer(
         progress: show a progress bar.
         seed: seed for keys and payloads.
         stop: end the run early when this event is set (checked every 64 messages).
+        client_log_file: capture librdkafka's debug log to this file, one time-stamped
+            line each (see ``labkit.client_logs``); None (the default) captures nothing
+            and costs nothing.
+        client_debug: the librdkafka ``debug`` contexts captured with ``client_log_file``
+            (a ``debug`` key in ``config`` wins).
 
     Returns:
         The run's ``ProducerRun``.
@@ -325,6 +340,11 @@ def run_producer(
     stats: list[dict] = []
     client_errors: list[tuple[float, str, str]] = []
     client = cluster.client_config(**settings, logger=client_log)
+    captured = contextlib.ExitStack()
+    if client_log_file is not None:
+        client["logger"] = captured.enter_context(
+            client_logs.capture(client_log_file, f"labkit.librdkafka.{run_id}"))
+        client.setdefault("debug", client_debug)
     client["error_cb"] = lambda err: client_errors.append(
         (time.perf_counter(), err.name(), err.str()))
     if stats_interval_ms:
@@ -333,6 +353,7 @@ def run_producer(
     try:
         producer = Producer(client)
     except KafkaException as exc:
+        captured.close()
         raise ValueError(f"producer config refused by librdkafka: {exc.args[0].str()}") from None
 
     capacity = messages or 1_000_000
@@ -414,6 +435,7 @@ def run_producer(
     finally:
         if gc_was_enabled:
             gc.enable()
+        captured.close()
     if bar is not None:
         bar.close()
 
@@ -431,6 +453,7 @@ def run_producer(
         dropped=len(dropped_ids), wall_s=wall, stats=stats, started_wall=started_wall,
         client_errors=pd.DataFrame([(t - t0, name, reason) for t, name, reason in client_errors],
                                    columns=["t", "error", "reason"]),
+        client_log_file=os.fspath(client_log_file) if client_log_file is not None else None,
     )
 
 
@@ -565,3 +588,45 @@ class Background:
         self._thread.join(120)
         if self._error is not None:
             raise self._error
+
+
+def setting_in_effect(config: dict[str, Any], name: str) -> str:
+    """The value of a librdkafka setting a client made with ``config`` runs with.
+
+    The config's own value if it sets ``name``, else librdkafka's default, asked of the
+    librdkafka library bundled with confluent-kafka (so a sentence can say "60000" because
+    the client said so, not because someone typed it).
+
+    Args:
+        config: a producer config as given to ``run_producer``.
+        name: a librdkafka property, e.g. ``"socket.timeout.ms"``.
+
+    Returns:
+        The value in librdkafka's string form.
+
+    Raises:
+        ValueError: librdkafka knows no property of that name.
+    """
+    if name in config:
+        return validate_config({name: config[name]})[name]
+    import ctypes
+
+    from labkit.consumer import _librdkafka
+
+    lib = _librdkafka()
+    # Global properties first, then topic-level ones (message.timeout.ms, acks, ...).
+    for kind in ("conf", "topic_conf"):
+        create, get, destroy = (getattr(lib, f"rd_kafka_{kind}_{verb}")
+                                for verb in ("new", "get", "destroy"))
+        create.restype = ctypes.c_void_p
+        get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                        ctypes.POINTER(ctypes.c_size_t)]
+        destroy.argtypes = [ctypes.c_void_p]
+        conf = create()
+        try:
+            value, size = ctypes.create_string_buffer(1024), ctypes.c_size_t(1024)
+            if get(conf, name.encode(), value, ctypes.byref(size)) == 0:
+                return value.value.decode()
+        finally:
+            destroy(conf)
+    raise ValueError(f"librdkafka has no configuration property {name!r}")

@@ -103,6 +103,59 @@ def recovery_table(runs, fault_wall: float, end_wall: float | None = None,
     return table
 
 
+def fault_times(events: pd.DataFrame, action: str = "pause",
+                undo: str = "resume") -> tuple[float, float, float]:
+    """When a fault began, when it had surely taken hold, and when it was undone.
+
+    A ``FaultSchedule`` stamps each step with the wall time it *began*; the action itself
+    (a signal sent, the broker's process seen stopped) lands a little later, later still
+    on a loaded machine. A message sent in between may be acknowledged as if nothing
+    happened, so windows that must lie wholly inside the fault start at the second time.
+
+    Args:
+        events: ``FaultSchedule.events`` (its action, t_s, done_s and wall columns).
+        action: the fault's action, e.g. "pause".
+        undo: the action that ended it, e.g. "resume".
+
+    Returns:
+        (began, took_hold, undone) in epoch seconds: the first ``action`` step's wall
+        time, that plus the seconds until its action returned (``done_s - t_s``), and the
+        first ``undo`` step after it (NaN if none).
+
+    Raises:
+        ValueError: no step is ``action``.
+    """
+    steps = events.assign(epoch=events.wall.map(lambda w: w.timestamp()))
+    faults = steps[steps.action == action]
+    if faults.empty:
+        raise ValueError(f"no {action!r} step among the events ({', '.join(events.action)})")
+    fault = faults.iloc[0]
+    undone = steps[(steps.action == undo) & (steps.t_s >= fault.t_s)]
+    return (float(fault.epoch), float(fault.epoch + fault.done_s - fault.t_s),
+            float(undone.epoch.iloc[0]) if len(undone) else float("nan"))
+
+
+def isr_at(timeline: pd.DataFrame, wall: float, broker: int | None = None) -> pd.DataFrame:
+    """Each partition's leader and ISR as the last sample before a moment showed them.
+
+    Args:
+        timeline: a ``PartitionWatch`` timeline.
+        wall: the moment (epoch seconds), e.g. a fault.
+        broker: if given, add a column ``has_broker``: whether it was in the ISR.
+
+    Returns:
+        One row per partition sampled before ``wall``: topic, partition, leader, isr,
+        sampled_s (the sample's time minus ``wall``, <= 0), and has_broker.
+    """
+    before = timeline[timeline.wall <= wall].sort_values("wall", kind="stable")
+    last = before.groupby(["topic", "partition"], as_index=False, sort=True).last()
+    table = last.assign(sampled_s=last.wall - wall)[
+        ["topic", "partition", "leader", "isr", "sampled_s"]]
+    if broker is not None:
+        table["has_broker"] = table.isr.map(lambda isr: broker in isr)
+    return table.reset_index(drop=True)
+
+
 def producer_errors(runs) -> pd.DataFrame:
     """What each producer's application was told, and what its client went through.
 

@@ -3,7 +3,7 @@
 import pytest
 
 from labkit import metrics
-from labkit.cluster import unique_name
+from labkit.cluster import Cluster, unique_name
 from labkit.consumer import read_topic
 from labkit.producer import compare, make_keys, run_producer, validate_config
 
@@ -33,10 +33,15 @@ def test_booleans_become_librdkafka_strings():
     ({"messages": 10, "poll": "sometimes"}, "poll='sometimes'"),
     ({"messages": 10, "rate": 0}, "rate=0 must be a positive"),
     ({"messages": 10, "topics": []}, "topics=\\[\\] must be"),
+    ({"messages": 10, "topics": "t"}, "topics='t' must be a non-empty list"),
+    ({"messages": 10, "topics": ["bad topic name!"]},
+     "topic name 'bad topic name!' is not allowed: use 1 to 249 ASCII letters"),
+    ({"messages": 10, "topics": [".."]}, "topic name '..' is not allowed"),
 ])
-def test_bad_workloads_fail_before_anything_starts(cluster1, kwargs, message):
+def test_bad_workloads_fail_before_anything_starts(kwargs, message):
+    # Nothing listens on this address: the arguments are refused before any client exists.
     with pytest.raises(ValueError, match=message):
-        run_producer(cluster1, {}, **kwargs)
+        run_producer(Cluster("127.0.0.1:9"), {}, **kwargs)
 
 
 def test_unknown_keys_are_refused_by_librdkafka(cluster1):
