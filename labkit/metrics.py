@@ -408,3 +408,34 @@ def delivery_counts(messages: pd.DataFrame, produced) -> dict[str, int]:
     return {"processed": len(seen), "unique": len(unique),
             "duplicates": int(len(seen) - len(unique)),
             "lost": int((~acked.isin(unique)).sum())}
+
+
+def comparison(value: float, other: float, tolerance: float = 0.0) -> str:
+    """How ``value`` compares with ``other``, in words, for an observation's sentence.
+
+    Args:
+        value: the measured quantity the sentence is about.
+        other: the one it is compared with.
+        tolerance: a difference at most this large reads "about the same as".
+
+    Returns:
+        "higher than", "lower than" or "about the same as".
+    """
+    if abs(value - other) <= tolerance:
+        return "about the same as"
+    return "higher than" if value > other else "lower than"
+
+
+def step_tables(table: pd.DataFrame, columns, first_phase: str = "start") -> list[pd.DataFrame]:
+    """A per-(scenario, phase) table of group steps as one scenario x phase table per column.
+
+    Args:
+        table: indexed by (scenario, phase), e.g. ``labkit.assignment.summary``'s.
+        columns: which columns, in order.
+        first_phase: the phase left out, the group forming rather than a step.
+
+    Returns:
+        One DataFrame per column: a row per scenario, a column per phase.
+    """
+    changes = table.drop(index=first_phase, level="phase")
+    return [changes[column].unstack("phase") for column in columns]

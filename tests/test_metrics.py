@@ -82,3 +82,20 @@ def test_stats_summary_averages_windows_over_the_run():
     client = table.attrs["client"]
     assert client["wire_bytes"] == 900 and client["batch_msgs_avg"] == 7.5
     assert client["batch_bytes_avg"] == 400
+
+
+def test_comparison_reads_the_numbers():
+    assert metrics.comparison(4.73, 4.10) == "higher than"
+    assert metrics.comparison(4.10, 4.73) == "lower than"
+    assert metrics.comparison(4.10, 4.12, tolerance=0.05) == "about the same as"
+
+
+def test_step_tables_leave_out_the_start():
+    table = pd.DataFrame(
+        {"paused": [0, 6, 2, 0, 3, 3], "handovers": [0, 2, 2, 0, 3, 3]},
+        index=pd.MultiIndex.from_product([["range", "KIP-848"], ["start", "add m4", "remove m1"]],
+                                         names=["scenario", "phase"]))
+    paused, handovers = metrics.step_tables(table, ["paused", "handovers"])
+    assert sorted(paused.columns) == ["add m4", "remove m1"]
+    assert paused.at["range", "add m4"] == 6 and paused.at["KIP-848", "remove m1"] == 3
+    assert handovers.at["range", "remove m1"] == 2
