@@ -11,13 +11,16 @@ the same crash at the same instant. Each topic is then read back and audited
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from labkit.audit import AuditResult, audit, totals_table
+from labkit import broken_promises
+from labkit.audit import EVIDENCE_COLUMNS, AuditResult, audit, totals_table
 from labkit.cluster import Cluster, unique_name
 from labkit.consumer import read_topic
 from labkit.faults import FaultSchedule, wait_healthy
@@ -80,7 +83,9 @@ def placement(brokers: list[int], victim: int, partitions: int) -> list[list[int
 def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, rate: float,
                duration: float, fault_at: float, down_s: float, partitions: int = 3,
                topic_config: dict[str, str] | None = None,
-               common: dict[str, Any] | None = None) -> list[LeaderCrash]:
+               common: dict[str, Any] | None = None,
+               client_log_dir: str | os.PathLike | None = None,
+               timeout: float = 180) -> list[LeaderCrash]:
     """Run the crash experiment ``runs`` times; return what each run did and found.
 
     Args:
@@ -94,6 +99,11 @@ def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, 
         partitions: partitions per topic.
         topic_config: topic configs (e.g. ``{"min.insync.replicas": "2"}``).
         common: settings added to every producer config (e.g. ``linger.ms``).
+        client_log_dir: capture every producer's librdkafka debug log to a file in this
+            directory (``run<N>-<config>.log``), shown by ``evidence``; None captures
+            nothing.
+        timeout: seconds a restart, or the wait for full ISRs after a run, may take (a
+            restarted broker on a busy 2-core machine can need over a minute).
 
     Raises:
         ValueError: a bad argument or producer config, before anything runs.
@@ -109,12 +119,17 @@ def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, 
     brokers = sorted(cluster.brokers)
     placement(brokers, brokers[0], partitions)  # checks the broker count
     return [_one_run(cluster, number, brokers[number % len(brokers)], full, rate, duration,
-                     fault_at, down_s, partitions, topic_config)
+                     fault_at, down_s, partitions, topic_config, client_log_dir, timeout)
             for number in range(runs)]
 
 
+def log_file(directory: str | os.PathLike, number: int, label: str) -> str:
+    """The debug log file of config ``label`` in run ``number`` under ``directory``."""
+    return os.path.join(directory, f"run{number}-{re.sub(r'[^a-z0-9]+', '-', label.lower())}.log")
+
+
 def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s, partitions,
-             topic_config) -> LeaderCrash:
+             topic_config, client_log_dir, timeout) -> LeaderCrash:
     assignment = placement(sorted(cluster.brokers), victim, partitions)
     topics = {label: unique_name(f"crash-{number}") for label in configs}
     for topic in topics.values():
@@ -127,16 +142,19 @@ def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s,
     led = {topic: sorted(table[(table.topic == topic) & (table.leader == victim)].partition)
            for topic in topics.values()}
     steps = [(fault_at, "kill", victim), (fault_at + down_s, "restart", "last")]
+    logs = {label: (log_file(client_log_dir, number, label) if client_log_dir else None)
+            for label in configs}
     streams = {label: Background(cluster, config, rate=rate, topics=[topics[label]],
-                                 label=label)
+                                 label=label, client_log_file=logs[label])
                for label, config in configs.items()}
-    with FaultSchedule(cluster, steps) as schedule, contextlib.ExitStack() as running:
+    with FaultSchedule(cluster, steps, step_timeout=timeout) as schedule, \
+            contextlib.ExitStack() as running:
         for stream in streams.values():
             running.enter_context(stream)
         time.sleep(duration)
         for stream in streams.values():
             stream.stop()
-    wait_healthy(cluster, list(topics.values()), timeout=120)
+    wait_healthy(cluster, list(topics.values()), timeout=timeout)
     producers = {label: stream.run for label, stream in streams.items()}
     audits = {label: audit(producers[label].records, read_topic(cluster, topics[label]),
                            producers[label].run_id)
@@ -175,3 +193,46 @@ def lost_messages(runs: list[LeaderCrash]) -> pd.DataFrame:
     columns = ["config", "run", "victim", "topic", "partition", "msg_id", "led_by_victim",
                "acked_s"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def evidence(runs: list[LeaderCrash], labels, problems=None) -> list:
+    """What a broken promise of some configs shows: their problem messages and the kills.
+
+    The producers' log lines around those messages come too, if they were captured.
+
+    Args:
+        runs: the runs of ``crash_runs``.
+        labels: config labels, e.g. ``["acks=all", "acks=all + idempotence"]``.
+        problems: keep only these problems (see ``broken_promises.for_producer``).
+
+    Returns:
+        A list for ``findings.check(evidence=...)``: every copy of every lost, duplicated or
+        reordered message (columns config, run, victim, led_by_victim, then
+        ``audit.EVIDENCE_COLUMNS``; sent_s and acked_s relative to that run's kill); the
+        faults of every run (``events``); and, when the producers captured their debug
+        logs (``crash_runs(client_log_dir=...)``), one text excerpt per producer and run
+        of the lines around those messages (``broken_promises.excerpt``).
+    """
+    tables, logs = [], []
+    for run in runs:
+        for label in labels:
+            shown = broken_promises.for_producer(run.audits[label], run.producers[label],
+                                                 run.kill_wall, problems)
+            table = shown[0]
+            if table.empty:
+                continue
+            led = run.led[run.topics[label]]
+            tables.append(table.assign(config=label, run=run.number, victim=run.victim,
+                                       led_by_victim=table.partition.isin(led)))
+            logs += [f"Run {run.number}, {text}" for text in shown[1:]]
+    columns = ["config", "run", "victim", "led_by_victim", *EVIDENCE_COLUMNS]
+    table = (pd.concat(tables, ignore_index=True)[columns] if tables
+             else pd.DataFrame(columns=columns))
+    return [table, events(runs), *logs]
+
+
+def events(runs: list[LeaderCrash]) -> pd.DataFrame:
+    """The faults of every run, one row each: run, victim, action, broker, wall (UTC)."""
+    return pd.concat([run.events.assign(run=run.number, victim=run.victim)
+                      [["run", "victim", "action", "broker", "wall"]] for run in runs],
+                     ignore_index=True)

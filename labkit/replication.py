@@ -18,6 +18,7 @@ run started), and the phases to cut the producer runs at (``labkit.availability`
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ import pandas as pd
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
-from labkit import availability
+from labkit import availability, broken_promises
 from labkit.audit import AuditResult, audit
 from labkit.cluster import (
     CONTROLLER_ID,
@@ -117,6 +118,11 @@ class ReplicationRun:
             rec = availability.visibility(rec, self.seen, run.run_id, self.started_wall)
         return rec
 
+    def acked_between(self, label: str, start_s: float, end_s: float) -> pd.DataFrame:
+        """``label``'s acknowledged records whose delivery report came in [start_s, end_s)."""
+        rec = self.records(label)
+        return rec[(rec.error == "") & (rec.t_delivered >= start_s) & (rec.t_delivered < end_s)]
+
     def phases(self, time_column: str = "t_send") -> pd.DataFrame:
         """Every producer's messages per phase (``availability.phases``), one block per label.
 
@@ -147,6 +153,23 @@ class ReplicationRun:
                   for label in self.producers}
         table = pd.concat(tables, names=["label", "number"])
         return table.rename(index=lambda n: n + 1 if isinstance(n, int) else n, level=1)
+
+    def evidence(self, label: str, problems=None) -> list:
+        """What a broken promise about ``label``'s messages shows.
+
+        Args:
+            label: the producer.
+            problems: keep only these problems (see ``broken_promises.for_producer``).
+
+        Returns:
+            A list for ``findings.check(evidence=...)``: every copy of every lost,
+            duplicated or reordered message (``audit.EVIDENCE_COLUMNS``, times on the
+            run's clock, as the events'), the faults, and the producer's debug log lines
+            around those messages if it captured them.
+        """
+        shown = broken_promises.for_producer(self.audits[label], self.producers[label],
+                                             self.started_wall, problems)
+        return [shown[0], self.events[["action", "broker", "t_s", "done_s"]], *shown[1:]]
 
     def outage(self, label: str, at: float) -> tuple[float, float]:
         """The stretch around ``at`` with no acknowledgement for ``label``'s producer.
@@ -232,10 +255,18 @@ def _check_seconds(**seconds: float) -> None:
             raise ValueError(f"{name}={value!r} must be seconds >= 0")
 
 
+def log_file(directory: str | os.PathLike, label: str) -> str:
+    """The debug log file of producer ``label`` under ``directory``."""
+    return os.path.join(directory, re.sub(r"[^a-z0-9]+", "-", label.lower()) + ".log")
+
+
 def _streams(cluster: Cluster, configs: dict[str, dict[str, Any]], topics: dict[str, str],
-             rate: float, running: contextlib.ExitStack) -> dict[str, Background]:
+             rate: float, running: contextlib.ExitStack,
+             client_log_dir: str | os.PathLike | None = None) -> dict[str, Background]:
     return {label: running.enter_context(
-                Background(cluster, config, rate=rate, topics=[topics[label]], label=label))
+                Background(cluster, config, rate=rate, topics=[topics[label]], label=label,
+                           client_log_file=(log_file(client_log_dir, label) if client_log_dir
+                                            else None)))
             for label, config in configs.items()}
 
 
@@ -270,7 +301,8 @@ def _finish(cluster, script, configs, streams, topics, watch, tail, min_insync,
 def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: float,
                    down=(2, 3), partitions: int = 3, min_insync: int = 2,
                    baseline_s: float = 1.0, hold_s: float = 3.0, tail_s: float = 2.0,
-                   timeout: float = 120) -> ReplicationRun:
+                   timeout: float = 180,
+                   client_log_dir: str | os.PathLike | None = None) -> ReplicationRun:
     """Kill two of the three brokers under one producer per config, then start them again.
 
     Every producer writes its own stream to one new topic (replication factor 3,
@@ -301,6 +333,9 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
         hold_s: seconds with the ISR below min before the first restart.
         tail_s: seconds after the cluster is whole again.
         timeout: seconds any one wait (fencing, a restart, catching up) may take.
+        client_log_dir: capture each producer's librdkafka debug log to a file in this
+            directory (see ``log_file``), shown by ``ReplicationRun.evidence``; None
+            captures nothing.
 
     Raises:
         ValueError: a bad argument or producer config, before anything starts.
@@ -326,7 +361,7 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
     with PartitionWatch(cluster, [topic], interval=0.25) as watch, \
             Tail(cluster, [topic]) as tail:
         with contextlib.ExitStack() as running:
-            streams = _streams(cluster, configs, topics, rate, running)
+            streams = _streams(cluster, configs, topics, rate, running, client_log_dir)
             script = _Script(cluster, timeout, "healthy")
             try:
                 time.sleep(baseline_s)
@@ -357,13 +392,73 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
                        timeout)
 
 
+@dataclass
+class BelowMinIsr:
+    """What the producers of ``min_isr_outage`` met with the ISR below min and after.
+
+    The cuts notebook 22 checks its findings on.
+
+    Attributes:
+        below_s: seconds from the ISRs seen shrunk until the first restart began.
+        counts: per producer label (rows), the phase "ISR below min" of ``run.phases()``:
+            sent, acked, failed, unreported, then one column per error name.
+        refused: per label, writes refused with NOT_ENOUGH_REPLICAS in that phase.
+        other_failures: per label, "<n> with <error>" for the phase's other failures.
+        held: records of the writes acknowledged from the ISRs seen shrunk until the first
+            restart began, per label (with t_seen if the run had a live reader).
+        enough: records of the writes acknowledged from "min ISR met" until the second
+            restart returned, per label.
+        first_restart: the event restarting ``down[0]``.
+        second_restart: the event restarting ``down[1]``.
+    """
+
+    below_s: float
+    counts: pd.DataFrame
+    refused: dict[str, int]
+    other_failures: dict[str, str]
+    held: dict[str, pd.DataFrame]
+    enough: dict[str, pd.DataFrame]
+    first_restart: pd.Series
+    second_restart: pd.Series
+
+
+def below_min_isr(run: ReplicationRun, down) -> BelowMinIsr:
+    """Cut a ``min_isr_outage`` run at its milestones for notebook 22's findings.
+
+    Args:
+        run: the run.
+        down: the brokers it killed, in restart order (as passed to ``min_isr_outage``).
+
+    Raises:
+        KeyError: the run lacks a milestone or event of ``min_isr_outage``.
+    """
+    first, second = run.event("restart", down[0]), run.event("restart", down[1])
+    shrank, met = run.t("ISR shrank"), run.t("min ISR met")
+    phases = run.phases().droplevel("number")
+    below = phases[phases.phase == "ISR below min"].drop(columns=["phase", "start_s",
+                                                                   "end_s"])
+    counts = list(availability.PHASE_COLUMNS[3:])
+    errors = [c for c in below.columns if c not in counts]
+    refused, other = {}, {}
+    for label, row in below.iterrows():
+        refused[label] = int(row.get("NOT_ENOUGH_REPLICAS", 0))
+        other[label] = ", ".join(f"{int(row[e])} with {e}" for e in errors
+                                 if e != "NOT_ENOUGH_REPLICAS" and row[e])
+    held = {label: run.acked_between(label, shrank, first.t_s) for label in run.producers}
+    enough = {label: run.acked_between(label, met, second.done_s) for label in run.producers}
+    return BelowMinIsr(below_s=first.t_s - shrank, counts=below.astype(int), refused=refused,
+                       other_failures=other, held=held, enough=enough, first_restart=first,
+                       second_restart=second)
+
+
 UNCLEAN_LABELS = {"false": "unclean=false", "true": "unclean=true"}
 """The producer labels of ``unclean_election``, by unclean.leader.election.enable value."""
 
 
 def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, leader: int = 1,
                      follower: int = 2, baseline_s: float = 1.0, hold_s: float = 3.0,
-                     tail_s: float = 2.0, timeout: float = 120) -> ReplicationRun:
+                     tail_s: float = 2.0, timeout: float = 180,
+                     client_log_dir: str | os.PathLike | None = None) -> ReplicationRun:
     """Lose the last in-sync replica and bring back an out-of-sync one, twice side by side.
 
     Two new topics with one partition on ``[leader, follower]`` (the leader first),
@@ -395,6 +490,8 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
             in the state of step 5.
         tail_s: seconds after the cluster is whole again.
         timeout: seconds any one wait may take.
+        client_log_dir: capture each producer's librdkafka debug log to a file in this
+            directory (see ``log_file``); None captures nothing.
 
     Raises:
         ValueError: a bad argument or producer config, before anything starts.
@@ -422,7 +519,7 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
 
     with PartitionWatch(cluster, list(topics.values()), interval=0.25) as watch:
         with contextlib.ExitStack() as running:
-            streams = _streams(cluster, configs, topics, rate, running)
+            streams = _streams(cluster, configs, topics, rate, running, client_log_dir)
             script = _Script(cluster, timeout, "healthy")
             try:
                 time.sleep(baseline_s)
