@@ -56,11 +56,13 @@ def _watch(cluster: Cluster, topics, action: str, broker: int, do: Callable[[], 
     t0 = time.monotonic()
     do()
     while True:
-        t = time.monotonic() - t0
         try:
             table = cluster.partitions(topics)
         except Exception:  # noqa: BLE001 - metadata can be briefly unavailable mid-fault
             table = None
+        # Stamped when the answer came: a metadata request can block for seconds mid-fault,
+        # and the state it reports is the state at its end, not at its start.
+        t = time.monotonic() - t0
         if table is not None:
             samples.append(table.assign(t=t, isr_size=table.isr.map(len),
                                         replicas=table.replicas.map(len)))

@@ -52,10 +52,11 @@ def write_log(path, lines):
 
 def test_for_producer_lists_every_copy_and_the_log_lines_around_them(tmp_path):
     log = tmp_path / "producer.log"
-    write_log(log, [(999.0, "PRODUCE", "t [0]: far from everything"),
+    # Kept: from 3 s before to 1 s after each send and acknowledgement.
+    write_log(log, [(995.0, "PRODUCE", "t [0]: far from everything"),
                     (1001.25, "PRODUCE", "t [0]: just after the lost one was acked"),
                     (1001.3, "PRODUCE", "t [7]: another partition"),
-                    (1002.05, "MSGSET", "t [0]: around the duplicate")])
+                    (1003.0, "MSGSET", "t [0]: around the duplicate")])
     result = audit(SENT, FOUND, "r")
     table, lines = broken_promises.for_producer(result, producer(SENT, client_log_file=str(log)),
                                                 zero_wall=1001.0)
@@ -66,7 +67,7 @@ def test_for_producer_lists_every_copy_and_the_log_lines_around_them(tmp_path):
     assert table.sent_s.tolist() == pytest.approx([0.0, 1.0, 1.0])
     assert lines.splitlines()[1:] == [
         "   +0.250 s  PRODUCE  t [0]: just after the lost one was acked",
-        "   +1.050 s  MSGSET   t [0]: around the duplicate"]
+        "   +2.000 s  MSGSET   t [0]: around the duplicate"]
     assert lines.startswith("librdkafka debug log of the producer") and "(2 lines)" in lines
     only_lost = broken_promises.for_producer(result, producer(SENT, client_log_file=str(log)),
                                              1001.0, problems=["lost"])
@@ -177,3 +178,26 @@ def test_crash_runs_capture_each_producers_debug_log(cluster3, tmp_path):
     if not shown[0].empty:  # a message lost or duplicated: its log lines come along
         assert len(shown) == 3 and shown[2].startswith("Run 0, librdkafka debug log of acks=1")
     assert cluster3.brokers == [1, 2, 3]
+
+
+def test_for_runs_titles_each_broken_run_and_leaves_out_clean_ones(tmp_path):
+    sent = records((0, 1, 0, "", 1.0, 1.5), (1, 1, 1, "", 2.0, 12.0))
+    log = found((1, 0, 0), (1, 1, 1), (1, 2, 1))  # msg 1 written twice
+    clean = records((0, 0, 0, "", 1.0, 1.1))
+    path = tmp_path / "client.log"
+    write_log(path, [(1001.0, "PRODUCE", "t [1]: Produce MessageSet"),
+                     (1005.0, "DRAIN", "bumped epoch to PID{Id:1,Epoch:1}"),
+                     (1011.5, "ERRSEQ", "t [1]: skipped sequence numbers"),
+                     (1011.9, "FETCH", "t [0]: unrelated line")])
+    broken_run, clean_run = producer(sent, 1000.0, str(path)), producer(clean, 1000.0)
+    broken_run.label, clean_run.label = "broken", "clean"
+    audits = {"clean": audit(clean, found((0, 0, 0))), "broken": audit(sent, log)}
+    shown = broken_promises.for_runs([clean_run, broken_run], audits, zero_wall=1002.0)
+    assert len(shown) == 3 and shown[0].startswith("broken: 1 problem messages, 2 rows")
+    assert shown[1].offset.tolist() == [1, 2] and shown[1].acked_s.tolist() == [10.0, 10.0]
+    # Near msg 1's send (0.0 s) or ack (10.0 s), about its partition or the producer's state;
+    # the epoch bump at 3.0 s is outside both windows, the FETCH line is about partition 0.
+    excerpt = shown[2]
+    assert "(2 lines)" in excerpt and "skipped sequence" in excerpt and "-1.000 s" in excerpt
+    assert "unrelated" not in excerpt and "bumped epoch" not in excerpt
+    assert broken_promises.for_runs([clean_run], audits, zero_wall=1002.0) == []

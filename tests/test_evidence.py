@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from labkit.audit import EVIDENCE_COLUMNS, audit, evidence, evidence_report
+from labkit.audit import EVIDENCE_COLUMNS, audit, evidence
 
 
 def records(*rows):
@@ -61,33 +61,3 @@ def test_a_duplicate_that_is_also_out_of_order_says_both():
     assert set(table.problem) == {"duplicated", "reordered"}
     assert table[table.msg_id == 0].problem.tolist() == ["reordered"]
     assert table[table.msg_id == 1].acked_s.isna().all()
-
-
-class Run:
-    """The parts of a ``ProducerRun`` that ``evidence_report`` reads."""
-
-    def __init__(self, label, records, started_wall, client_log_file=None):
-        self.label, self.records, self.started_wall = label, records, started_wall
-        self.client_log_file = client_log_file
-
-
-def test_evidence_report_shows_each_broken_run_with_its_client_log_near_the_problem(tmp_path):
-    sent = records((0, 1, 0, "", 1.0, 1.5), (1, 1, 1, "", 2.0, 12.0))
-    log = found((1, 0, 0), (1, 1, 1), (1, 2, 1))
-    clean = records((0, 0, 0, "", 1.0, 1.1))
-    path = tmp_path / "client.log"
-    path.write_text(
-        "1001.000000 DEBUG PRODUCE [rdkafka#p-1] [thrd:b/1]: t [1]: Produce MessageSet\n"
-        "1005.000000 DEBUG DRAIN [rdkafka#p-1] [thrd:main]: bumped epoch to PID{Id:1,Epoch:1}\n"
-        "1011.500000 DEBUG ERRSEQ [rdkafka#p-1] [thrd:b/1]: t [1]: skipped sequence numbers\n"
-        "1011.900000 DEBUG FETCH [rdkafka#p-1] [thrd:b/1]: t [0]: unrelated line\n")
-    runs = [Run("clean", clean, 1000.0), Run("broken", sent, 1000.0, str(path))]
-    audits = {"clean": audit(clean, found((0, 0, 0))), "broken": audit(sent, log)}
-    shown = evidence_report(runs, audits, zero_wall=1002.0, before_s=1.0, after_s=1.0)
-    assert len(shown) == 4 and shown[0].startswith("broken: 1 problem messages, 2 rows")
-    assert shown[1].offset.tolist() == [1, 2] and shown[1].acked_s.tolist() == [10.0, 10.0]
-    lines = shown[3]
-    # Near msg 1's send (0.0 s) or ack (10.0 s), about its partition or the producer's state.
-    # The epoch bump at 3.0 s is outside both windows; the FETCH line is about partition 0.
-    assert lines.t.tolist() == [-1.0, 9.5] and "skipped sequence" in lines.text.iloc[1]
-    assert evidence_report(runs[:1], audits, zero_wall=1002.0) == []
