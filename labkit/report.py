@@ -348,7 +348,7 @@ def write_stability(rounds: list[list[NotebookRun]], profile: str, outputs: Path
     table = stability(rounds)
     failed = [(k, r) for k, runs in enumerate(rounds, 1) for r in runs if r.status != "ok"]
     steady = int((table.held == table.rounds).sum())
-    lines = [f"# Stability ({profile} profile, {len(rounds)} rounds, "
+    lines = [f"# Stability ({profile} profile, {len(rounds)} round{'s' * (len(rounds) != 1)}, "
              f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC})", "",
              f"{steady} of {len(table)} checked findings held in every round.", "",
              "| notebook | finding | held | recorded in | rounds |",
