@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from labkit import jars
@@ -96,6 +96,33 @@ def check_topic_name(name: object) -> str:
 def unique_name(prefix: str) -> str:
     """A topic or group name no earlier run used, e.g. ``delivery-3f9a1c2e``."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+TRANSIENT_ERRORS = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._NOENT)
+"""Errors that pass by themselves besides those librdkafka calls retriable: a coordinator
+moving or loading, and ``_NOENT`` ("No leaders found") while a new topic's leaders are not
+yet in the client's metadata."""
+
+
+def retrying(call: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
+    """Return ``call()``, called again while its ``KafkaException`` may pass.
+
+    That is one of ``TRANSIENT_ERRORS``, or any error librdkafka calls retriable.
+
+    Raises:
+        KafkaException: another error, or a transient one still there after ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (err.retriable() or err.code() in TRANSIENT_ERRORS) \
+                    or time.monotonic() > deadline:
+                raise
+        time.sleep(interval)
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:

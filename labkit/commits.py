@@ -40,7 +40,7 @@ import pandas as pd
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from labkit.cluster import Cluster, wait_until
+from labkit.cluster import Cluster, retrying, wait_until
 from labkit.consumer import ConsumerGroup
 
 FAULTS = ("crash", "pause")
@@ -84,10 +84,15 @@ def log_offsets(cluster: Cluster, partitions: list[str], end: bool = True,
         timeout: seconds for the request.
     """
     spec = OffsetSpec.latest() if end else OffsetSpec.earliest()
-    futures = cluster.admin().list_offsets({TopicPartition(*_split(p)): spec for p in partitions},
-                                           request_timeout=timeout)
-    return {f"{tp.topic}-{tp.partition}": fut.result(timeout).offset
-            for tp, fut in futures.items()}
+
+    def ask() -> dict[str, int]:
+        futures = cluster.admin().list_offsets(
+            {TopicPartition(*_split(p)): spec for p in partitions}, request_timeout=timeout)
+        return {f"{tp.topic}-{tp.partition}": fut.result(timeout).offset
+                for tp, fut in futures.items()}
+
+    # A topic created a moment ago may have no leaders in the client's metadata yet.
+    return retrying(ask, timeout)
 
 
 def offsets_at_risk(processed: pd.DataFrame, committed: dict[str, int | None],

@@ -62,14 +62,13 @@ import pandas as pd
 from confluent_kafka import (
     Consumer,
     IsolationLevel,
-    KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
 )
 from confluent_kafka.admin import OffsetSpec
 
-from labkit.cluster import Cluster, client_log, unique_name
+from labkit.cluster import Cluster, client_log, retrying, unique_name
 from labkit.commits import log_offsets
 from labkit.consumer import abandon, read_topic
 from labkit.producer import parse_headers
@@ -84,9 +83,6 @@ _SCHEMA = (
 # The group coordinator is moving or still loading (e.g. on a fresh cluster): ask again.
 # Errors that pass: a busy or moving coordinator, and no known leader yet (_NOENT: the
 # client's metadata is behind a leadership change).
-_TRANSIENT = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._NOENT)
-
 
 class _Crash(Exception):
     """Raised inside a batch where the worker dies."""
@@ -281,7 +277,7 @@ class _Worker:
             stored = dict(self.db.execute(
                 "SELECT partition, next_offset FROM offsets WHERE topic = ?", (setup.topic,)))
         else:
-            committed = _retrying(lambda: self.consumer.committed(
+            committed = retrying(lambda: self.consumer.committed(
                 [TopicPartition(setup.topic, p) for p in setup.partitions], setup.timeout),
                 setup.timeout)
             stored = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
@@ -391,9 +387,9 @@ class _Worker:
             producer.produce(self.setup.output_topic, m.value(), m.key(), headers=m.headers())
             producer.poll(0)
         metadata = self.consumer.consumer_group_metadata()
-        _retrying(lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout),
+        retrying(lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout),
                   timeout)
-        _retrying(lambda: producer.commit_transaction(timeout), timeout)
+        retrying(lambda: producer.commit_transaction(timeout), timeout)
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         """Commit offsets to the group synchronously; raise on any partition's error."""
@@ -402,24 +398,7 @@ class _Worker:
                 if tp.error is not None:
                     raise KafkaException(tp.error)
 
-        _retrying(commit, self.setup.timeout)
-
-
-def _retrying(call, timeout: float):
-    """Return ``call()``, called again while its error may pass.
-
-    That is one of ``_TRANSIENT``, or any error librdkafka calls retriable.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return call()
-        except KafkaException as exc:
-            err = exc.args[0]
-            if not (err.retriable() or err.code() in _TRANSIENT) \
-                    or time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
+        retrying(commit, self.setup.timeout)
 
 
 def _lab_id(msg) -> tuple[str, int]:
@@ -449,7 +428,7 @@ def _open_records(cluster: Cluster, topic: str, partitions: list[int],
                                                  request_timeout=timeout)
             return sum(f.result(timeout).offset for f in found.values())
 
-        ends[level] = _retrying(end, timeout)
+        ends[level] = retrying(end, timeout)
     return ends[IsolationLevel.READ_UNCOMMITTED] - ends[IsolationLevel.READ_COMMITTED]
 
 

@@ -49,3 +49,28 @@ def test_a_cluster_that_was_never_started_says_so_at_once():
     with LocalCluster(brokers=3) as cluster:
         with pytest.raises(ClusterError, match=r"not started: call start\(\)"):
             cluster.create_topic("t")
+
+
+def test_retrying_waits_out_transient_kafka_errors_only():
+    from confluent_kafka import KafkaError, KafkaException
+
+    from labkit.cluster import retrying
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise KafkaException(KafkaError(KafkaError._NOENT, "No leaders found"))
+        return "answer"
+
+    assert retrying(flaky, timeout=5, interval=0.01) == "answer" and len(calls) == 3
+
+    def refused():
+        calls.append(1)
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    calls.clear()
+    with pytest.raises(KafkaException, match="TOPIC_AUTHORIZATION_FAILED"):
+        retrying(refused, timeout=5, interval=0.01)
+    assert len(calls) == 1
