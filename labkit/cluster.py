@@ -99,10 +99,13 @@ def unique_name(prefix: str) -> str:
 
 
 TRANSIENT_ERRORS = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._NOENT)
-"""Errors that pass by themselves besides those librdkafka calls retriable: a coordinator
-moving or loading, and ``_NOENT`` ("No leaders found") while a new topic's leaders are not
-yet in the client's metadata."""
+                    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._NOENT,
+                    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE,
+                    KafkaError.NOT_LEADER_FOR_PARTITION)
+"""Errors that pass by themselves besides those librdkafka flags retriable (an admin
+request's per-partition errors carry no such flag): a coordinator moving or loading, and a
+topic created a moment ago whose leaders the client (``_NOENT``, "No leaders found") or the
+leader itself (``UNKNOWN_TOPIC_OR_PART``) does not know yet, or a leadership moving."""
 
 
 def retrying(call: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
