@@ -163,3 +163,14 @@ def around(log: pd.DataFrame, times: Iterable[float], before_s: float = 0.5,
         out = out.loc[out.from_nearest_s.abs().sort_values(kind="stable").index[:limit]]
         out = out.sort_index()
     return out
+
+
+def file_for(directory: str | os.PathLike, label: str, prefix: str = "") -> str:
+    """The capture file of the client labelled ``label`` under ``directory``.
+
+    Args:
+        directory: where an experiment keeps its clients' logs.
+        label: the client's label, e.g. "acks=all + idempotence" (made file-name safe).
+        prefix: put before the name, e.g. "run2-" for one of several runs.
+    """
+    return os.path.join(directory, prefix + re.sub(r"[^a-z0-9]+", "-", label.lower()) + ".log")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from labkit import broken_promises
+from labkit import broken_promises, client_logs
 from labkit.audit import EVIDENCE_COLUMNS, AuditResult, audit, totals_table
 from labkit.cluster import Cluster, unique_name
 from labkit.consumer import read_topic
@@ -123,11 +122,6 @@ def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, 
             for number in range(runs)]
 
 
-def log_file(directory: str | os.PathLike, number: int, label: str) -> str:
-    """The debug log file of config ``label`` in run ``number`` under ``directory``."""
-    return os.path.join(directory, f"run{number}-{re.sub(r'[^a-z0-9]+', '-', label.lower())}.log")
-
-
 def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s, partitions,
              topic_config, client_log_dir, timeout) -> LeaderCrash:
     assignment = placement(sorted(cluster.brokers), victim, partitions)
@@ -142,7 +136,8 @@ def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s,
     led = {topic: sorted(table[(table.topic == topic) & (table.leader == victim)].partition)
            for topic in topics.values()}
     steps = [(fault_at, "kill", victim), (fault_at + down_s, "restart", "last")]
-    logs = {label: (log_file(client_log_dir, number, label) if client_log_dir else None)
+    logs = {label: (client_logs.file_for(client_log_dir, label, f"run{number}-") if client_log_dir
+                     else None)
             for label in configs}
     streams = {label: Background(cluster, config, rate=rate, topics=[topics[label]],
                                  label=label, client_log_file=logs[label])

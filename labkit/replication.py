@@ -29,7 +29,7 @@ import pandas as pd
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
-from labkit import availability, broken_promises
+from labkit import availability, broken_promises, client_logs
 from labkit.audit import AuditResult, audit
 from labkit.cluster import (
     CONTROLLER_ID,
@@ -255,18 +255,13 @@ def _check_seconds(**seconds: float) -> None:
             raise ValueError(f"{name}={value!r} must be seconds >= 0")
 
 
-def log_file(directory: str | os.PathLike, label: str) -> str:
-    """The debug log file of producer ``label`` under ``directory``."""
-    return os.path.join(directory, re.sub(r"[^a-z0-9]+", "-", label.lower()) + ".log")
-
-
 def _streams(cluster: Cluster, configs: dict[str, dict[str, Any]], topics: dict[str, str],
              rate: float, running: contextlib.ExitStack,
              client_log_dir: str | os.PathLike | None = None) -> dict[str, Background]:
     return {label: running.enter_context(
                 Background(cluster, config, rate=rate, topics=[topics[label]], label=label,
-                           client_log_file=(log_file(client_log_dir, label) if client_log_dir
-                                            else None)))
+                           client_log_file=(client_logs.file_for(client_log_dir, label)
+                                            if client_log_dir else None)))
             for label, config in configs.items()}
 
 
