@@ -67,12 +67,14 @@ class Preparation:
                 f"after {self.seconds:.1f} s.")
 
 
-def survey(cluster: Cluster, topics=None) -> pd.DataFrame:
+def survey(cluster: Cluster, topics=None, settle: float = 5.0) -> pd.DataFrame:
     """Leader, preferred replica and ISR of every partition, from one metadata request.
 
     Args:
         cluster: the cluster to ask.
         topics: topic names; None means every topic, internal ones included.
+        settle: seconds to ask again while a named topic is missing: the broker answering
+            may not yet have applied the metadata of a topic created a moment ago.
 
     Returns:
         One row per partition, ``SURVEY_COLUMNS``: preferred is the first replica;
@@ -81,11 +83,16 @@ def survey(cluster: Cluster, topics=None) -> pd.DataFrame:
     Raises:
         ValueError: a named topic does not exist.
     """
-    found = cluster.admin().list_topics(timeout=10).topics
-    names = sorted(found) if topics is None else list(topics)
-    missing = [name for name in names if name not in found or found[name].error is not None]
-    if missing:
-        raise ValueError(f"unknown topic(s) {', '.join(map(repr, missing))}")
+    deadline = time.monotonic() + settle
+    while True:
+        found = cluster.admin().list_topics(timeout=10).topics
+        names = sorted(found) if topics is None else list(topics)
+        missing = [name for name in names if name not in found or found[name].error is not None]
+        if not missing:
+            break
+        if time.monotonic() >= deadline:
+            raise ValueError(f"unknown topic(s) {', '.join(map(repr, missing))}")
+        time.sleep(0.1)
     rows = []
     for name in names:
         for p in sorted(found[name].partitions.values(), key=lambda p: p.id):

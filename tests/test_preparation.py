@@ -53,7 +53,7 @@ def test_periodic_elections_are_read_from_the_controllers_log():
 
 def test_survey_refuses_an_unknown_topic_and_reads_every_topic_at_once(cluster3):
     with pytest.raises(ValueError, match="unknown topic"):
-        survey(cluster3, [unique_name("missing")])
+        survey(cluster3, [unique_name("missing")], settle=1)
     topic = unique_name("survey")
     cluster3.create_topic(topic, 2)
     everything = survey(cluster3)
