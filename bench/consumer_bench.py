@@ -3,7 +3,7 @@
 On one single-broker ``LocalCluster``, a 6-partition topic is filled with N 100-byte
 records (with labkit's headers), then drained from the beginning by:
 
-(a) ``labkit.consumer.ConsumerGroup`` with 3 members (threads), no simulated processing:
+(a) ``labkit.workloads.consumer.ConsumerGroup`` with 3 members (threads), no simulated processing:
     every message recorded (headers parsed, a row kept), auto commit;
 (b) 3 bare confluent-kafka consumers in threads of the same process: ``consume(1000)``
     and count, nothing else;
@@ -27,9 +27,10 @@ import uuid
 
 from confluent_kafka import Consumer
 
-from labkit import LocalCluster, jars
-from labkit.consumer import ConsumerGroup
-from labkit.producer import run_producer
+from labkit import LocalCluster
+from labkit.cluster import jars
+from labkit.workloads.consumer import ConsumerGroup
+from labkit.workloads.producer import run_producer
 
 PARTITIONS = 6
 MEMBERS = 3

@@ -3,7 +3,8 @@
 On one single-broker ``LocalCluster`` the same workload (100-byte incompressible values,
 acks=1, no rate limit) goes through:
 
-(a) ``labkit.producer.run_producer``: the lab's instrumented producer (a delivery callback,
+(a) ``labkit.workloads.producer.run_producer``: the lab's instrumented producer (a delivery
+   callback,
     two headers and a send timestamp per message, a record per message at the end);
 (b) a bare confluent-kafka loop: ``produce()`` without callback or headers, ``poll(0)``
     after each, ``flush()`` at the end, in the same Python process and librdkafka;
@@ -36,9 +37,9 @@ import pandas as pd
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from labkit import LocalCluster, jars
-from labkit.cluster import Cluster
-from labkit.producer import make_payloads, run_producer
+from labkit import LocalCluster
+from labkit.cluster import Cluster, jars
+from labkit.workloads.producer import make_payloads, run_producer
 
 RECORD_SIZE = 100
 PARTITIONS = 3
@@ -107,7 +108,7 @@ def landed(cluster: Cluster, topic: str) -> int:
 
 
 def measure_labkit(cluster: Cluster, records: int) -> Throughput:
-    """Send ``records`` records through ``labkit.producer.run_producer`` (unlimited rate)."""
+    """Send ``records`` records through the lab's ``run_producer`` (unlimited rate)."""
     topic = fresh_topic(cluster, "labkit")
     run = run_producer(cluster, {"acks": ACKS}, messages=records, size=RECORD_SIZE,
                        topics=[topic], payload="random")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cluster import LocalCluster, labkit_jvms
-from labkit.faults import heal
+from labkit.cluster.faults import heal
 
 CLUSTER_FIXTURES = {"cluster1", "cluster3"}
 

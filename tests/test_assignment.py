@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from labkit import assignment
-from labkit.assignment import Scenario, ScenarioRun
 from labkit.cluster import unique_name
-from labkit.consumer import ConsumerGroup
+from labkit.experiments import assignment
+from labkit.experiments.assignment import Scenario, ScenarioRun
+from labkit.workloads.consumer import ConsumerGroup
 
 A = ["t-0", "t-1", "t-2", "t-3"]
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from labkit.audit import COUNTS, audit, plot_copies
+from labkit.analysis.audit import COUNTS, audit, plot_copies
 
 
 def produced(*rows):

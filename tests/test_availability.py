@@ -1,4 +1,4 @@
-"""labkit.availability on hand-made records: phases, outages, visibility. No broker."""
+"""labkit.analysis.availability on hand-made records: phases, outages, visibility. No broker."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.availability import (
+from labkit.analysis.availability import (
     PHASE_COLUMNS,
     outage_at,
     outages,

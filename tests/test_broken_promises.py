@@ -1,4 +1,4 @@
-"""What a broken promise shows (labkit.broken_promises, durability.evidence,
+"""What a broken promise shows (labkit.analysis.broken_promises, durability.evidence,
 ReplicationRun.evidence) and notebook 22's cuts (replication.below_min_isr): hand-made runs,
 then one crash run against the session's real cluster with the producers' debug logs."""
 
@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import broken_promises, durability
-from labkit.audit import EVIDENCE_COLUMNS, audit
-from labkit.client_logs import capture
-from labkit.replication import EVENT_COLUMNS, ReplicationRun, below_min_isr
+from labkit.analysis import broken_promises
+from labkit.analysis.audit import EVIDENCE_COLUMNS, audit
+from labkit.experiments import durability
+from labkit.experiments.replication import EVENT_COLUMNS, ReplicationRun, below_min_isr
+from labkit.workloads.client_logs import capture
 
 # -- hand-made runs: no broker -------------------------------------------------------------
 

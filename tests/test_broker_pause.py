@@ -7,9 +7,10 @@ Every test leaves the cluster whole: what it pauses it resumes, and it waits for
 import time
 import uuid
 
+from labkit.analysis.timeline import partition_changes
 from labkit.cluster import wait_until
-from labkit.consumer import OFFSETS_TOPIC, ConsumerGroup, coordinator_of
-from labkit.faults import PartitionWatch, partition_changes, replicas_led_by, wait_healthy
+from labkit.cluster.faults import PartitionWatch, replicas_led_by, wait_healthy
+from labkit.workloads.consumer import OFFSETS_TOPIC, ConsumerGroup, coordinator_of
 
 
 def unique(prefix):

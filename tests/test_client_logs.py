@@ -3,9 +3,9 @@ real producer against the session's single broker writing eos and msg lines."""
 
 import pytest
 
-from labkit import client_logs
 from labkit.cluster import unique_name
-from labkit.producer import run_producer
+from labkit.workloads import client_logs
+from labkit.workloads.producer import run_producer
 
 CLIENT, BROKER = "[rdkafka#producer-1]", "[thrd:127.0.0.1:9092/1]:"
 LINES = f"""\
@@ -79,7 +79,7 @@ def test_a_producer_captures_its_debug_log_only_when_asked(cluster1, tmp_path):
 
 
 def test_setting_in_effect_is_the_configs_value_or_librdkafkas_default():
-    from labkit.producer import setting_in_effect
+    from labkit.workloads.producer import setting_in_effect
 
     assert setting_in_effect({}, "socket.timeout.ms") == "60000"
     assert setting_in_effect({"socket.timeout.ms": 3000}, "socket.timeout.ms") == "3000"

@@ -22,7 +22,7 @@ from labkit.cluster import (
     sweep_orphans,
     wait_until,
 )
-from labkit.faults import wait_healthy
+from labkit.cluster.faults import wait_healthy
 
 
 def unique(prefix):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from labkit import jars
-from labkit.cluster import lab_defaults
+from labkit.cluster import jars, lab_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -8,10 +8,17 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
-from labkit import side_effects
 from labkit.cluster import unique_name
-from labkit.producer import run_producer
-from labkit.side_effects import STRATEGIES, CrashRun, around_crash, crash_each, crash_point, tally
+from labkit.experiments import side_effects
+from labkit.experiments.side_effects import (
+    STRATEGIES,
+    CrashRun,
+    around_crash,
+    crash_each,
+    crash_point,
+    tally,
+)
+from labkit.workloads.producer import run_producer
 
 # -- pure logic -------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""ConsumerGroup and the commit accounting of labkit.commits, against a real broker.
+"""ConsumerGroup and the commit accounting of labkit.experiments.commits, against a real broker.
 
 Groups use the shortest session timeout the broker allows (group.min.session.timeout.ms,
 6 s) and a short heartbeat, so a crash is noticed in seconds. Timing is only ever compared
@@ -10,10 +10,11 @@ import threading
 import pandas as pd
 import pytest
 
-from labkit import commits, metrics
+from labkit.analysis import metrics
 from labkit.cluster import unique_name, wait_until
-from labkit.consumer import ConsumerGroup
-from labkit.producer import run_producer
+from labkit.experiments import commits
+from labkit.workloads.consumer import ConsumerGroup
+from labkit.workloads.producer import run_producer
 
 SESSION_MS = 6000
 FAST = {"session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": 500}

@@ -4,8 +4,8 @@ runs against the real cluster in notebook 20's smoke test."""
 import pandas as pd
 import pytest
 
-from labkit.audit import audit
-from labkit.durability import LeaderCrash, crash_runs, lost_messages, placement, totals
+from labkit.analysis.audit import audit
+from labkit.experiments.durability import LeaderCrash, crash_runs, lost_messages, placement, totals
 
 
 def test_the_victim_leads_every_third_partition_and_each_has_three_replicas():

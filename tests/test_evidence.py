@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from labkit.audit import EVIDENCE_COLUMNS, audit, evidence
+from labkit.analysis.audit import EVIDENCE_COLUMNS, audit, evidence
 
 
 def records(*rows):

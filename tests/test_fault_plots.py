@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import plots
-from labkit.audit import audit, totals_table
+from labkit.analysis.audit import audit, totals_table
+from labkit.viz import plots
 
 matplotlib.use("Agg")
 

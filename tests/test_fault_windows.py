@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from labkit import recovery
+from labkit.analysis import recovery
 
 
 def events(*rows):

@@ -7,8 +7,15 @@ import json
 import nbformat
 import pytest
 
-from labkit.findings import check, load, observe
-from labkit.report import NotebookRun, run_report, stability, summary, write_findings, write_index
+from labkit.runner.findings import check, load, observe
+from labkit.runner.report import (
+    NotebookRun,
+    run_report,
+    stability,
+    summary,
+    write_findings,
+    write_index,
+)
 
 
 def test_checks_and_observations_are_recorded_and_a_broken_promise_does_not_raise(
@@ -112,7 +119,7 @@ def test_a_notebook_with_a_broken_promise_runs_to_the_end_and_shows_its_evidence
             'profile: str = "smoke"  # run size\nbootstrap_servers: str = ""  # cluster\n'
             "interactive: bool = False  # panel", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
-            "import pandas as pd\nfrom labkit.findings import check\n"
+            "import pandas as pd\nfrom labkit.runner.findings import check\n"
             "lost = pd.DataFrame({'msg_id': [7, 9]})\n"
             "check('z.no-loss', lost.empty, f'{len(lost)} acknowledged messages lost.',\n"
             "      evidence=lambda: lost.assign(why='evidence-row'))"),

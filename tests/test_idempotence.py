@@ -8,17 +8,17 @@ import uuid
 
 import pytest
 
-from labkit.audit import audit
+from labkit.analysis.audit import audit
 from labkit.cluster import (
     ClusterError,
     ExternalCluster,
     FaultInjectionUnavailable,
     wait_until,
 )
-from labkit.consumer import read_topic
-from labkit.faults import FaultSchedule, leader_fault, serving, wait_healthy
-from labkit.producer import run_producer
-from labkit.transactions import outcome_of, run_transactions
+from labkit.cluster.faults import FaultSchedule, leader_fault, serving, wait_healthy
+from labkit.workloads.consumer import read_topic
+from labkit.workloads.producer import run_producer
+from labkit.workloads.transactions import outcome_of, run_transactions
 
 RETRYING = {"acks": "all", "max.in.flight.requests.per.connection": 5,
             "request.timeout.ms": 1000}

@@ -4,8 +4,8 @@ on the session's 3-broker cluster after a crash moved a leader away."""
 import pandas as pd
 
 from labkit.cluster import unique_name
-from labkit.faults import heal, replicas_led_by, wait_healthy
-from labkit.leadership import elect_preferred, off_preferred
+from labkit.cluster.faults import heal, replicas_led_by, wait_healthy
+from labkit.cluster.leadership import elect_preferred, off_preferred
 
 
 def test_off_preferred_lists_the_partitions_led_by_another_replica():

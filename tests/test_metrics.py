@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import metrics
+from labkit.analysis import metrics
 
 
 def records(latencies, t_send=None, errors=None, partitions=None, size=100):

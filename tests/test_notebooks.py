@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.report import NOTEBOOK_NAME, notebooks, run_report, summary
+from labkit.runner.report import NOTEBOOK_NAME, notebooks, run_report, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

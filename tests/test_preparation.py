@@ -1,14 +1,13 @@
-"""labkit.preparation against the session's real 3-broker cluster: a broker left dead and the
-leaderships a crash moved away are put back, and the summary says what was found."""
+"""labkit.cluster.preparation against the session's real 3-broker cluster: a broker left dead
+and the leaderships a crash moved away are put back, and the summary says what was found."""
 
 from datetime import datetime
 
 import pandas as pd
 import pytest
 
-from labkit import faults
-from labkit.cluster import unique_name
-from labkit.preparation import (
+from labkit.cluster import faults, unique_name
+from labkit.cluster.preparation import (
     SURVEY_COLUMNS,
     Preparation,
     periodic_elections,

@@ -2,10 +2,10 @@
 
 import pytest
 
-from labkit import metrics
+from labkit.analysis import metrics
 from labkit.cluster import Cluster, unique_name
-from labkit.consumer import read_topic
-from labkit.producer import compare, make_keys, run_producer, validate_config
+from labkit.workloads.consumer import read_topic
+from labkit.workloads.producer import compare, make_keys, run_producer, validate_config
 
 
 @pytest.mark.parametrize("config, message", [

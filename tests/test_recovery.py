@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import recovery
-from labkit.consumer import coordinator_partition
-from labkit.faults import partition_changes, replicas_led_by
+from labkit.analysis import recovery
+from labkit.analysis.timeline import partition_changes
+from labkit.cluster.faults import replicas_led_by
+from labkit.workloads.consumer import coordinator_partition
 
 matplotlib.use("Agg")
 

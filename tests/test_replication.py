@@ -1,6 +1,6 @@
-"""labkit.replication: the min ISR and unclean election experiments on the session's real
-3-broker cluster (left whole after each), ReplicationRun and its plot on hand-made data,
-LocalCluster.shutdown."""
+"""labkit.experiments.replication: the min ISR and unclean election experiments on the
+session's real 3-broker cluster (left whole after each), ReplicationRun and its plot on
+hand-made data, LocalCluster.shutdown."""
 
 import re
 
@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import plots
-from labkit.audit import audit
+from labkit.analysis.audit import audit
 from labkit.cluster import unique_name, wait_until
-from labkit.faults import wait_healthy
-from labkit.replication import (
+from labkit.cluster.faults import wait_healthy
+from labkit.experiments.replication import (
     EVENT_COLUMNS,
     UNCLEAN_LABELS,
     ReplicationRun,
@@ -22,6 +21,7 @@ from labkit.replication import (
     unclean_changes,
     unclean_election,
 )
+from labkit.viz import plots
 
 matplotlib.use("Agg")
 

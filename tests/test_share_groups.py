@@ -5,10 +5,10 @@ import os
 import pandas as pd
 import pytest
 
-from labkit import share
 from labkit.cluster import unique_name
-from labkit.producer import run_producer
-from labkit.share import ShareGroup
+from labkit.workloads import share
+from labkit.workloads.producer import run_producer
+from labkit.workloads.share import ShareGroup
 
 LOCK_MS = 2000
 

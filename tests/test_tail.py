@@ -3,8 +3,8 @@
 import pytest
 
 from labkit.cluster import unique_name, wait_until
-from labkit.consumer import Tail
-from labkit.producer import run_producer
+from labkit.workloads.consumer import Tail
+from labkit.workloads.producer import run_producer
 
 
 def test_tail_reads_what_was_written_before_and_while_it_runs(cluster1):

@@ -2,9 +2,8 @@
 
 import pytest
 
-from labkit import jars
-from labkit.cluster import read_client_config
-from labkit.profiles import choose
+from labkit.cluster import jars, read_client_config
+from labkit.runner.profiles import choose
 
 
 def test_profile_choice_and_bad_profile():

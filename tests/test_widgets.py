@@ -3,7 +3,7 @@
 import matplotlib
 
 from labkit.cluster import unique_name
-from labkit.widgets import producer_panel
+from labkit.viz.widgets import producer_panel
 
 matplotlib.use("Agg")
 
@@ -47,7 +47,7 @@ def test_producer_panel_runs_and_keeps_runs_for_comparison(cluster1, capsys):
 
 
 def test_consumer_panel_drives_a_group(cluster1):
-    from labkit.widgets import consumer_panel
+    from labkit.viz.widgets import consumer_panel
 
     topic = unique_name("cpanel")
     cluster1.create_topic(topic, partitions=2)

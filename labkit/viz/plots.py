@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from labkit import metrics
+from labkit.analysis import metrics
 
 LAB_STYLE = {
     "figure.figsize": (8, 3.6),
@@ -34,7 +34,7 @@ def _axes(ax):
 
 
 def leaders_per_broker(counts: pd.Series, ax=None, title: str = "Partitions led per broker"):
-    """Bar chart of ``labkit.faults.leaders_per_broker`` counts.
+    """Bar chart of ``labkit.cluster.faults.leaders_per_broker`` counts.
 
     Args:
         counts: partitions led, indexed by broker id.
@@ -54,7 +54,7 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
     """Partitions led per broker and under-replicated partitions over time, across faults.
 
     Args:
-        runs: ``labkit.faults.FaultRun`` objects in the order they were applied; their
+        runs: ``labkit.cluster.faults.FaultRun`` objects in the order they were applied; their
             timelines are laid end to end and each fault is marked.
         brokers: broker ids to draw a band for.
         ax: axes to draw on (a new figure if None).
@@ -92,7 +92,7 @@ def throughput_over_time(series: dict[str, pd.DataFrame], ax=None, unit: str = "
     """Throughput over time, one line per run.
 
     Args:
-        series: label -> ``labkit.metrics.throughput`` frame.
+        series: label -> ``labkit.analysis.metrics.throughput`` frame.
         ax: axes to draw on (a new figure if None).
         unit: "msgs_per_s" or "mb_per_s".
     """
@@ -111,7 +111,7 @@ def latency_percentiles(curves: dict[str, pd.DataFrame], ax=None,
     """Latency against percentile on a log-percentile axis (out to p99.9).
 
     Args:
-        curves: label -> ``labkit.metrics.percentile_curve`` frame.
+        curves: label -> ``labkit.analysis.metrics.percentile_curve`` frame.
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
@@ -155,7 +155,7 @@ def partition_distribution(counts: pd.DataFrame, ax=None, title: str = "Messages
     """Bars of messages per partition, grouped by topic.
 
     Args:
-        counts: ``labkit.metrics.partition_counts`` frame (topic, partition, messages).
+        counts: ``labkit.analysis.metrics.partition_counts`` frame (topic, partition, messages).
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
@@ -226,7 +226,7 @@ def producer_dashboard(runs, warmup_s: float | None = None):
     The batch path and the control panel both draw with this.
 
     Args:
-        runs: ``labkit.producer.ProducerRun`` objects.
+        runs: ``labkit.workloads.producer.ProducerRun`` objects.
         warmup_s: warm-up left out of the percentiles (None: ``metrics.default_warmup``).
     """
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6), layout="constrained")
@@ -422,7 +422,7 @@ def audit_table(table: pd.DataFrame):
     Rows are runs or configurations, columns audit counts.
 
     Args:
-        table: rows of ``AuditResult.totals`` (e.g. ``labkit.audit.totals_table``).
+        table: rows of ``AuditResult.totals`` (e.g. ``labkit.analysis.audit.totals_table``).
 
     Returns:
         A pandas ``Styler`` (display it in a notebook).
@@ -507,7 +507,7 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
     topic's leader (``state="leader"``).
 
     Args:
-        run: a ``labkit.replication.ReplicationRun``.
+        run: a ``labkit.experiments.replication.ReplicationRun``.
         state: "isr" or "leader".
         bucket_s: width of the rate buckets in seconds.
 

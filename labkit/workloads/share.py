@@ -47,7 +47,7 @@ from confluent_kafka import IllegalStateException, KafkaException, ShareConsumer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from labkit.cluster import Cluster, client_log, wait_until
-from labkit.consumer import _row
+from labkit.workloads.consumer import _row
 
 COLUMNS = ["member", "topic", "partition", "offset", "run_id", "msg_id", "delivery_count",
            "t_received", "t", "t_produced", "t_consumed"]
@@ -365,7 +365,7 @@ class ShareGroup:
         first record of its next batch, waiting up to ``timeout`` s for one), acknowledges
         nothing and never leaves: its ShareConsumer is let go without ``close()``, which
         confluent-kafka answers with a destroy that skips the consumer close (the handle
-        trick of ``labkit.consumer.abandon`` does not apply: a ShareConsumer keeps its handle
+        trick of ``consumer.abandon`` does not apply: a ShareConsumer keeps its handle
         elsewhere in its C object). The records of that batch stay acquired by a member that
         is gone until the broker releases them.
 

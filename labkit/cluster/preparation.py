@@ -25,8 +25,8 @@ from datetime import datetime
 import pandas as pd
 
 from labkit.cluster import CONTROLLER_ID, Cluster, wait_until
-from labkit.faults import heal, serving
-from labkit.leadership import elect_preferred
+from labkit.cluster.faults import heal, serving
+from labkit.cluster.leadership import elect_preferred
 
 SURVEY_COLUMNS = ["topic", "partition", "leader", "preferred", "replicas", "isr",
                   "under_replicated", "off_preferred"]

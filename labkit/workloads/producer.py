@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
-from labkit import client_logs
 from labkit.cluster import LAB_TOPICS, Cluster, check_topic_name, client_log
+from labkit.workloads import client_logs
 
 KEY_SCHEMES = ("none", "uniform", "zipf", "sequential")
 PAYLOADS = ("json", "random")
@@ -137,7 +137,7 @@ class ProducerRun:
             ``error_cb``: a broker connection lost, all brokers down, ...), one row each:
             t (seconds on the run's clock), error (name), reason.
         client_log_file: the file holding the client's debug log (``run_producer``'s
-            ``client_log_file``; read it with ``labkit.client_logs.read_log``), or None.
+            ``client_log_file``; read it with ``labkit.analysis.logs.read_log``), or None.
     """
 
     label: str
@@ -322,7 +322,7 @@ def run_producer(
         seed: seed for keys and payloads.
         stop: end the run early when this event is set (checked every 64 messages).
         client_log_file: capture librdkafka's debug log to this file, one time-stamped
-            line each (see ``labkit.client_logs``); None (the default) captures nothing
+            line each (see ``labkit.workloads.client_logs``); None (the default) captures nothing
             and costs nothing.
         client_debug: the librdkafka ``debug`` contexts captured with ``client_log_file``
             (a ``debug`` key in ``config`` wins).
@@ -611,7 +611,7 @@ def setting_in_effect(config: dict[str, Any], name: str) -> str:
         return validate_config({name: config[name]})[name]
     import ctypes
 
-    from labkit.consumer import _librdkafka
+    from labkit.workloads.consumer import _librdkafka
 
     lib = _librdkafka()
     # Global properties first, then topic-level ones (message.timeout.ms, acks, ...).

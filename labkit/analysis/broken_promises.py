@@ -4,7 +4,7 @@ When a checked finding such as "acks=all lost no acknowledged message" does not 
 reader needs to tell a client bug from a lab bug: which messages, where every copy of each
 sits, when each was sent and acknowledged relative to the fault (``audit.evidence``), and
 what the producer's librdkafka logged around those moments, if its debug log was captured
-(``run_producer(client_log_file=...)``, ``labkit.client_logs``).
+(``run_producer(client_log_file=...)``, ``labkit.workloads.client_logs``).
 
 ``for_producer`` gathers both for one producer run, ``for_runs`` for every run of an
 experiment that has a problem; ``log_lines`` the log part alone. They return what
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from labkit import audit, client_logs
-from labkit.audit import AuditResult
+from labkit.analysis import audit, logs
+from labkit.analysis.audit import AuditResult
 
 LOG_BEFORE_S = 3.0  # log lines kept before each send and acknowledgement: an epoch bump or
 # a retry that explains a duplicate may come seconds before it
@@ -47,14 +47,14 @@ def log_lines(run, times, zero_wall: float | None = None, before_s: float = LOG_
         contains: keep only lines matching this regular expression (case-insensitive).
 
     Returns:
-        ``client_logs.around`` rows (time order), or None when no log was captured.
+        ``logs.around`` rows (time order), or None when no log was captured.
     """
     path = getattr(run, "client_log_file", None)
     if not path or not os.path.exists(path):
         return None
     zero = run.started_wall if zero_wall is None else zero_wall
-    log = client_logs.read_log(path, zero)
-    return client_logs.around(log, list(times), before_s, after_s, limit=limit,
+    log = logs.read_log(path, zero)
+    return logs.around(log, list(times), before_s, after_s, limit=limit,
                               contains=contains)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from labkit.cluster import Cluster
-from labkit.consumer import ConsumerGroup
-from labkit.producer import Background, ProducerRun
+from labkit.workloads.consumer import ConsumerGroup
+from labkit.workloads.producer import Background, ProducerRun
 
 
 def membership_changes(cluster: Cluster, topics, rate: float, config: dict[str, Any],

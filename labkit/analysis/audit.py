@@ -1,8 +1,8 @@
 """Audit a producer run against what the topic holds: duplicates, reorders, losses.
 
 Pure logic on DataFrames, no Kafka: ``audit(produced, found)`` compares the producer's
-per-message records (``ProducerRun.records``, see ``labkit.producer``) with what an
-independent reader found (``labkit.consumer.read_topic``), matched on ``msg_id`` from the
+per-message records (``ProducerRun.records``, see ``labkit.workloads.producer``) with what an
+independent reader found (``labkit.workloads.consumer.read_topic``), matched on ``msg_id`` from the
 ``lab.id`` header.
 
 Definitions (each counted per partition and in total):

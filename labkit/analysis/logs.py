@@ -1,34 +1,20 @@
-"""librdkafka's debug log of one client, captured to a file, and the lines around a moment.
+"""A captured librdkafka debug log, read back: its lines as a DataFrame, and those around a moment.
 
-Capturing (``capture``) is opt-in and off by default: a client with ``debug`` contexts such
-as ``eos,msg,protocol,broker`` logs thousands of lines a second. The client hands its lines
-to a Python ``logging.Logger`` (confluent-kafka's ``logger`` config key); they are served
-by the application's ``poll()``/``flush()``, so each line is stamped with the wall time it
-was served, which trails the moment librdkafka wrote it by at most the time between two
-polls.
-
-A captured file has one line per log line::
+The file is what ``labkit.workloads.client_logs.capture`` writes, one line per log line::
 
     <wall, epoch seconds> <level> <facility> [<client name>] [thrd:<thread>]: <text>
 
-``read_log`` parses it into a DataFrame; ``around`` keeps the lines within a window of
-given moments. Both are pure: nothing here talks to Kafka.
+Pure: nothing here talks to Kafka.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-
-DEBUG_CONTEXTS = "eos,msg,protocol,broker"
-"""The debug contexts captured by default: idempotence state, message batches and their
-fate, every request and response, broker connections."""
 
 LOG_COLUMNS = ("wall", "t", "level", "facility", "client", "thread", "text")
 """The columns of ``read_log``, in order."""
@@ -36,50 +22,6 @@ LOG_COLUMNS = ("wall", "t", "level", "facility", "client", "thread", "text")
 _LINE = re.compile(r"^(?P<wall>\d+\.\d+) (?P<level>\w+) (?P<facility>\S+) \[(?P<client>[^\]]*)\] "
                    r"(?:\[thrd:(?P<thread>[^\]]*)\]: )?(?P<text>.*)$")
 
-
-class _Stamped(logging.Formatter):
-    """The capture's line format.
-
-    Wall time to the microsecond, level, then the client's ``"%s [%s] %s"`` (facility,
-    client name, text).
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage().replace("\n", " ")
-        return f"{record.created:.6f} {record.levelname} {text}"
-
-
-@contextlib.contextmanager
-def capture(path: str | os.PathLike, name: str = "labkit.librdkafka.capture"
-            ) -> Iterator[logging.Logger]:
-    """A logger that writes every line it gets to ``path``, for a client's ``logger`` key.
-
-    A context manager: the file is closed on leaving. The logger is not registered with
-    ``logging`` (no global state, no propagation to the lab's handlers), so captures of
-    parallel clients never mix.
-
-    Example::
-
-        with capture("producer.log") as logger:
-            producer = Producer({..., "debug": DEBUG_CONTEXTS, "logger": logger})
-            ...
-
-    Args:
-        path: the file to write (truncated first).
-        name: the logger's name (shown nowhere in the file).
-
-    Yields:
-        The ``logging.Logger``.
-    """
-    logger = logging.Logger(name, logging.DEBUG)
-    handler = logging.FileHandler(os.fspath(path), mode="w", encoding="utf-8")
-    handler.setFormatter(_Stamped())
-    logger.addHandler(handler)
-    try:
-        yield logger
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def read_log(path: str | os.PathLike, zero_wall: float | None = None) -> pd.DataFrame:
@@ -163,14 +105,3 @@ def around(log: pd.DataFrame, times: Iterable[float], before_s: float = 0.5,
         out = out.loc[out.from_nearest_s.abs().sort_values(kind="stable").index[:limit]]
         out = out.sort_index()
     return out
-
-
-def file_for(directory: str | os.PathLike, label: str, prefix: str = "") -> str:
-    """The capture file of the client labelled ``label`` under ``directory``.
-
-    Args:
-        directory: where an experiment keeps its clients' logs.
-        label: the client's label, e.g. "acks=all + idempotence" (made file-name safe).
-        prefix: put before the name, e.g. "run2-" for one of several runs.
-    """
-    return os.path.join(directory, prefix + re.sub(r"[^a-z0-9]+", "-", label.lower()) + ".log")

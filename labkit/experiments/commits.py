@@ -41,7 +41,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicP
 from confluent_kafka.admin import OffsetSpec
 
 from labkit.cluster import Cluster, retrying, wait_until
-from labkit.consumer import ConsumerGroup
+from labkit.workloads.consumer import ConsumerGroup
 
 FAULTS = ("crash", "pause")
 

@@ -4,8 +4,8 @@
 transactional producer (``transactional.id``, ``init_transactions``, ``begin``,
 ``commit`` / ``abort``), and returns a ``TransactionRun`` saying which messages were in
 committed and which in aborted transactions. Messages carry the same ``lab.id`` / ``lab.ts``
-headers as ``labkit.producer.run_producer``'s, so ``labkit.consumer.read_topic`` and
-``labkit.audit.audit`` work on them unchanged.
+headers as ``labkit.workloads.producer.run_producer``'s, so
+``labkit.workloads.consumer.read_topic`` and ``labkit.analysis.audit.audit`` work on them unchanged.
 
 Every batch is flushed before it is committed or aborted, so an aborted batch really reaches
 the log (a ``read_uncommitted`` reader sees it) instead of being purged from the client's
@@ -25,7 +25,7 @@ import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
 from labkit.cluster import Cluster, client_log
-from labkit.producer import make_payloads, validate_config
+from labkit.workloads.producer import make_payloads, validate_config
 
 COMMIT_ATTEMPTS = 5  # a retriable commit error (e.g. a coordinator move) is retried this often
 

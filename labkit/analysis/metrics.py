@@ -218,7 +218,7 @@ def summary(runs, warmup_s: float | None = None) -> pd.DataFrame:
     """One row per producer run: totals, throughput and delivery-latency percentiles.
 
     Args:
-        runs: ``labkit.producer.ProducerRun`` objects.
+        runs: ``labkit.workloads.producer.ProducerRun`` objects.
         warmup_s: warm-up left out of the percentiles (None: ``default_warmup`` per run).
 
     Returns:
@@ -245,8 +245,8 @@ def outcomes(run, found: pd.DataFrame) -> dict[str, int]:
     """What became of a run's messages, given what a fresh reader found in the topic.
 
     Args:
-        run: a ``labkit.producer.ProducerRun``.
-        found: ``labkit.consumer.read_topic`` rows (any runs; filtered by ``run.run_id``).
+        run: a ``labkit.workloads.producer.ProducerRun``.
+        found: ``labkit.workloads.consumer.read_topic`` rows (any runs; filtered by ``run.run_id``).
 
     Returns:
         delivered (report said delivered), failed (report said failed), dropped (never
@@ -271,7 +271,7 @@ def partition_table(runs, topic: str | None = None) -> pd.DataFrame:
     """Delivered messages per partition, one row per run (index: label), for a heat map.
 
     Args:
-        runs: ``labkit.producer.ProducerRun`` objects.
+        runs: ``labkit.workloads.producer.ProducerRun`` objects.
         topic: count only this topic (default: all topics together).
     """
     rows = {}
@@ -430,7 +430,7 @@ def step_tables(table: pd.DataFrame, columns, first_phase: str = "start") -> lis
     """A per-(scenario, phase) table of group steps as one scenario x phase table per column.
 
     Args:
-        table: indexed by (scenario, phase), e.g. ``labkit.assignment.summary``'s.
+        table: indexed by (scenario, phase), e.g. ``labkit.experiments.assignment.summary``'s.
         columns: which columns, in order.
         first_phase: the phase left out, the group forming rather than a step.
 

@@ -1,9 +1,9 @@
 """Availability over time: a producer run split into phases, its outages, what readers saw.
 
 Pure logic on DataFrames, no Kafka. The inputs are a producer's per-message ``records``
-(``ProducerRun.records``, see ``labkit.producer``: t_send, t_delivered, error, ...) and, for
-``visibility``, the rows of a live reader (``labkit.consumer.Tail``). Times are seconds on
-one clock, the run's or any other the caller shifted them to.
+(``ProducerRun.records``, see ``labkit.workloads.producer``: t_send, t_delivered, error,
+...) and, for ``visibility``, the rows of a live reader (``labkit.workloads.consumer.Tail``).
+Times are seconds on one clock, the run's or any other the caller shifted them to.
 
 - ``phases``: cut the run at given instants (a fault, a state the cluster was seen to reach)
   and count, per phase, the messages sent, acknowledged and failed, by error name.
@@ -126,7 +126,7 @@ def visibility(records: pd.DataFrame, seen: pd.DataFrame, run_id: str,
 
     Args:
         records: ``ProducerRun.records``.
-        seen: a live reader's rows (``labkit.consumer.Tail.rows``: run_id, msg_id and the
+        seen: a live reader's rows (``labkit.workloads.consumer.Tail.rows``: run_id, msg_id and the
             wall-clock ``t_consumed``), possibly of several runs.
         run_id: the run's id (``ProducerRun.run_id``).
         zero_wall: wall-clock time (epoch seconds) that is 0 on the run's clock

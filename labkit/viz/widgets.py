@@ -1,8 +1,8 @@
 """ipywidgets control panels. Each wraps the same functions the batch path calls.
 
-The producer panel runs ``labkit.producer.run_producer`` with the chosen settings and
-redraws ``labkit.plots.producer_dashboard`` in place, keeping earlier runs for comparison.
-The consumer panel drives a ``labkit.consumer.ConsumerGroup`` and redraws its rebalance
+The producer panel runs ``labkit.workloads.producer.run_producer`` with the chosen settings and
+redraws ``labkit.viz.plots.producer_dashboard`` in place, keeping earlier runs for comparison.
+The consumer panel drives a ``labkit.workloads.consumer.ConsumerGroup`` and redraws its rebalance
 timeline and per-member throughput.
 """
 
@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from labkit import plots
 from labkit.cluster import LAB_TOPICS, Cluster
-from labkit.producer import CHOICES, KEY_SCHEMES, run_producer
+from labkit.viz import plots
+from labkit.workloads.producer import CHOICES, KEY_SCHEMES, run_producer
 
 
 def producer_settings(acks="1", linger_ms=5, batch_size=1_000_000, compression="none",
@@ -130,8 +130,8 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
     Returns:
         The panel widget (already displayed); ``panel.group`` is the running group.
     """
-    from labkit import metrics
-    from labkit.consumer import COMMIT_MODES, ConsumerGroup
+    from labkit.analysis import metrics
+    from labkit.workloads.consumer import COMMIT_MODES, ConsumerGroup
 
     style = {"description_width": "140px"}
     members = w.IntSlider(value=3, min=1, max=8, description="members", style=style)

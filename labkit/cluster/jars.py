@@ -1,6 +1,6 @@
 """Apache Kafka's jars, resolved from Maven Central into a cache outside the repository.
 
-The pinned ``labkit/kafka/pom.xml`` names the broker (``kafka_2.13``), Kafka's tools and a
+The pinned ``labkit/cluster/kafka/pom.xml`` names the broker (``kafka_2.13``), Kafka's tools and a
 logging backend. ``ensure_jars()`` copies their runtime classpath into
 ``<cache>/kafka-<version>/libs`` once; later calls reuse it. The cache lives in
 ``$LABKIT_CACHE`` (default ``~/.cache/kafka-lab``).

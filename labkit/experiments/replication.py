@@ -12,7 +12,7 @@ than breaks it. A ``PartitionWatch`` samples leaders and ISRs throughout.
   forbids unclean leader election and on one that allows it, side by side (notebook 24).
 
 Both return a ``ReplicationRun``: what was done and seen, on one clock (seconds since the
-run started), and the phases to cut the producer runs at (``labkit.availability``).
+run started), and the phases to cut the producer runs at (``labkit.analysis.availability``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import pandas as pd
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
-from labkit import availability, broken_promises, client_logs
-from labkit.audit import AuditResult, audit
+from labkit.analysis import availability, broken_promises
+from labkit.analysis.audit import AuditResult, audit
 from labkit.cluster import (
     CONTROLLER_ID,
     Cluster,
@@ -38,9 +38,10 @@ from labkit.cluster import (
     unique_name,
     wait_until,
 )
-from labkit.consumer import Tail, read_topic
-from labkit.faults import PartitionWatch, apply, heal, wait_healthy
-from labkit.producer import Background, ProducerRun, run_producer, validate_config
+from labkit.cluster.faults import PartitionWatch, apply, heal, wait_healthy
+from labkit.workloads import client_logs
+from labkit.workloads.consumer import Tail, read_topic
+from labkit.workloads.producer import Background, ProducerRun, run_producer, validate_config
 
 EVENT_COLUMNS = ["step", "action", "target", "broker", "at_s", "t_s", "done_s", "wall"]
 """The columns of ``ReplicationRun.events`` (those of ``FaultSchedule.events``)."""

@@ -1,8 +1,8 @@
 """How a workload rides out a fault: the stall, the latency spike and the recovery time.
 
 Pure functions of what the runners recorded: a producer run's ``records`` (see
-``labkit.producer``), a consumer group's ``messages()`` and ``events()`` (see
-``labkit.consumer``), librdkafka statistics, and fault times (``FaultSchedule.events``).
+``labkit.workloads.producer``), a consumer group's ``messages()`` and ``events()`` (see
+``labkit.workloads.consumer``), librdkafka statistics, and fault times (``FaultSchedule.events``).
 Nothing here talks to Kafka.
 
 Clocks: a producer run's ``t_send`` and ``t_delivered`` are seconds since its
@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from labkit import metrics
-from labkit.faults import partition_changes
+from labkit.analysis import metrics
+from labkit.analysis.timeline import partition_changes
 
 OK = ""  # a producer record's ``error`` when the message was delivered
 NOT_SENT = ("BufferError", "unreported")
@@ -243,7 +243,7 @@ def cluster_reaction(timeline: pd.DataFrame, fault_wall: float) -> pd.DataFrame:
     """What the cluster's metadata showed changing after a fault, from a ``PartitionWatch``.
 
     Returns:
-        ``faults.partition_changes`` after the fault, with ``after_s`` (seconds after the
+        ``timeline.partition_changes`` after the fault, with ``after_s`` (seconds after the
         fault the first sample showed the change) in place of ``wall``.
     """
     changes = partition_changes(timeline)
@@ -398,7 +398,7 @@ def plot_group(messages: pd.DataFrame, events: pd.DataFrame, started_wall: float
     """
     import matplotlib.pyplot as plt
 
-    from labkit.plots import fault_markers
+    from labkit.viz.plots import fault_markers
 
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 3))

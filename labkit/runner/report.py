@@ -27,13 +27,12 @@ from pathlib import Path
 import confluent_kafka
 import pandas as pd
 
-from labkit import findings as lab_findings
-from labkit import jars
-from labkit.cluster import Cluster, LocalCluster, connect
-from labkit.profiles import PROFILES
+from labkit.cluster import Cluster, LocalCluster, connect, jars
+from labkit.runner import findings as lab_findings
+from labkit.runner.profiles import PROFILES
 
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -46,7 +45,7 @@ class NotebookRun:
         seconds: wall time of the execution.
         error: the failing cell's error, one line ("" if ok).
         findings: the findings the notebook recorded (dicts: id, kind, holds, sentence;
-            see ``labkit.findings``).
+            see ``labkit.runner.findings``).
     """
 
     name: str

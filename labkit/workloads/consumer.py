@@ -37,7 +37,7 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from labkit.cluster import LAB_TOPICS, Cluster, client_log, wait_until
-from labkit.producer import parse_headers
+from labkit.workloads.producer import parse_headers
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 OFFSETS_TOPIC = "__consumer_offsets"

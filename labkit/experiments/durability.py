@@ -5,7 +5,7 @@ factor 3, placed alike so that one broker leads the same partitions of every top
 producer per config streaming to its topic at the same time, and one ``FaultSchedule``
 that SIGKILLs that broker mid-stream and starts it again a moment later. Every config sees
 the same crash at the same instant. Each topic is then read back and audited
-(``labkit.audit``). The victim changes from run to run.
+(``labkit.analysis.audit``). The victim changes from run to run.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from labkit import broken_promises, client_logs
-from labkit.audit import EVIDENCE_COLUMNS, AuditResult, audit, totals_table
+from labkit.analysis import broken_promises
+from labkit.analysis.audit import EVIDENCE_COLUMNS, AuditResult, audit, totals_table
 from labkit.cluster import Cluster, unique_name
-from labkit.consumer import read_topic
-from labkit.faults import FaultSchedule, wait_healthy
-from labkit.producer import Background, ProducerRun, run_producer, validate_config
+from labkit.cluster.faults import FaultSchedule, wait_healthy
+from labkit.workloads import client_logs
+from labkit.workloads.consumer import read_topic
+from labkit.workloads.producer import Background, ProducerRun, run_producer, validate_config
 
 ACKS_CONFIGS: dict[str, dict[str, Any]] = {
     "acks=0": {"acks": "0", "enable.idempotence": False},

@@ -8,7 +8,7 @@ each step it waits until the group has settled (``settle``): for a KIP-848 group
 includes every member owning the target assignment the coordinator computed for it.
 
 The records are the groups' events; ``phase_summary`` turns them into what moved and how long
-partitions had no owner in each phase, from ``labkit.metrics.ownership`` and
+partitions had no owner in each phase, from ``labkit.analysis.metrics.ownership`` and
 ``ownership_gaps``.
 
 Columns of ``ScenarioRun.phases``:
@@ -34,9 +34,9 @@ from typing import Any
 import pandas as pd
 from confluent_kafka.admin import ConfigResource
 
-from labkit import metrics
+from labkit.analysis import metrics
 from labkit.cluster import Cluster
-from labkit.consumer import ConsumerGroup
+from labkit.workloads.consumer import ConsumerGroup
 
 STEP_KINDS = ("add", "remove", "restart")
 CALLBACK_KINDS = ("assign", "revoke", "lost")

@@ -25,7 +25,7 @@ exactly-once-kafka  consume-transform-produce: copies each message to an output 
 process and its restart would. The first crashes in the middle of a batch, after it has
 processed part of the batch (written its rows, or produced and flushed its output records:
 ``crash_point``): it is destroyed without closing, committing or aborting anything
-(``labkit.consumer.abandon``) and its SQLite connection is dropped with any open
+(``labkit.workloads.consumer.abandon``) and its SQLite connection is dropped with any open
 transaction. The replacement (same group id, same ``transactional.id``, same database)
 resumes where the committed state says and reads to the end of the input. The workers
 assign themselves every partition rather than subscribe, so the replacement need not wait
@@ -69,9 +69,9 @@ from confluent_kafka import (
 from confluent_kafka.admin import OffsetSpec
 
 from labkit.cluster import Cluster, client_log, retrying, unique_name
-from labkit.commits import log_offsets
-from labkit.consumer import abandon, read_topic
-from labkit.producer import parse_headers
+from labkit.experiments.commits import log_offsets
+from labkit.workloads.consumer import abandon, read_topic
+from labkit.workloads.producer import parse_headers
 
 STRATEGIES = ("at-most-once", "at-least-once", "exactly-once-sqlite", "exactly-once-kafka")
 _SCHEMA = (
@@ -439,7 +439,7 @@ def crash_each(cluster: Cluster, topic: str, strategies: Iterable[str] = STRATEG
 
     Args:
         cluster: where the input topic lives.
-        topic: the input, written beforehand (e.g. by ``labkit.producer.run_producer``, whose
+        topic: the input, written beforehand (e.g. by ``run_producer``, whose
             ``lab.id`` headers every message must carry); nothing may write to it meanwhile.
         strategies: which of ``STRATEGIES`` to run, in order.
         crash_at: how far through the input the first worker is when it crashes (0 < crash_at

@@ -1,0 +1,81 @@
+"""The layering of labkit's parts: analysis and the static plots work without the Kafka client.
+
+A real producer run and a fresh read of its topic are recorded to disk (pickled DataFrames);
+a subprocess in which ``confluent_kafka`` cannot be imported then imports every module of
+``labkit.analysis`` and ``labkit.viz.plots`` and works on those recordings.
+"""
+
+import json
+import pkgutil
+import subprocess
+import sys
+import textwrap
+
+import labkit.analysis
+from labkit.cluster import unique_name
+from labkit.workloads.consumer import read_topic
+from labkit.workloads.producer import run_producer
+
+PURE_MODULES = sorted(f"labkit.analysis.{m.name}" for m in pkgutil.iter_modules(
+    labkit.analysis.__path__)) + ["labkit.viz.plots"]
+
+WITHOUT_KAFKA = textwrap.dedent("""
+    import importlib, json, sys
+
+    class NoKafka:
+        '''Refuse confluent_kafka, as on a machine that has only the analysis installed.'''
+        def find_spec(self, name, path=None, target=None):
+            if name == "confluent_kafka" or name.startswith("confluent_kafka."):
+                raise ImportError(f"{name} is not available here")
+            return None
+
+    sys.meta_path.insert(0, NoKafka())
+    modules, folder = json.loads(sys.argv[1]), sys.argv[2]
+    for name in modules:
+        importlib.import_module(name)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from labkit.analysis import audit, metrics
+    from labkit.viz import plots
+
+    records = pd.read_pickle(f"{folder}/records.pkl")
+    found = pd.read_pickle(f"{folder}/found.pkl")
+    result = audit.audit(records, found)
+    rate = metrics.throughput(records)
+    curve = metrics.percentile_curve(records)
+    counts = metrics.partition_counts(records)
+    plots.throughput_over_time({"run": rate})
+    plots.latency_percentiles({"run": curve})
+    plots.partition_distribution(counts)
+    loaded = sorted(m for m in sys.modules if m.startswith(("labkit", "confluent_kafka")))
+    totals = {k: int(v) for k, v in result.totals.items()}
+    print(json.dumps({"totals": totals, "rate_rows": len(rate),
+                      "partitions": int(counts.partition.nunique()), "loaded": loaded}))
+""")
+
+
+def test_analysis_and_plots_work_on_recorded_runs_without_the_kafka_client(cluster3, tmp_path):
+    topic = unique_name("layering")
+    cluster3.create_topic(topic, 3)
+    run = run_producer(cluster3, {"acks": "all"}, messages=600, rate=2000, topics=[topic])
+    run.records.to_pickle(tmp_path / "records.pkl")
+    read_topic(cluster3, [topic]).to_pickle(tmp_path / "found.pkl")
+
+    done = subprocess.run([sys.executable, "-c", WITHOUT_KAFKA, json.dumps(PURE_MODULES),
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["totals"]["acked"] == run.delivered == 600
+    assert out["totals"]["lost"] == out["totals"]["duplicates"] == 0
+    assert out["rate_rows"] > 0 and out["partitions"] == 3
+    assert not [m for m in out["loaded"] if m.startswith("confluent_kafka")]
+    assert not [m for m in out["loaded"] if m.startswith(
+        ("labkit.cluster", "labkit.workloads", "labkit.experiments"))], out["loaded"]
+
+
+def test_the_pure_modules_are_found():
+    """The list above is read from the package, so a new analysis module is covered at once."""
+    assert {"labkit.analysis.metrics", "labkit.analysis.audit", "labkit.viz.plots"} <= set(
+        PURE_MODULES)
