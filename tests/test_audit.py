@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from labkit.analysis.audit import COUNTS, audit, plot_copies
+from labkit.analysis.audit import COUNTS, audit
+from labkit.viz import plots
 
 
 def produced(*rows):
@@ -144,7 +145,7 @@ def test_bad_arguments_are_refused_with_the_reason():
         audit(sent, log.drop(columns="run_id"), run_id="r1")
 
 
-def test_plot_copies_draws_one_partition_and_marks_faults():
+def test_log_copies_draws_one_partition_and_marks_faults():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,7 +154,7 @@ def test_plot_copies_draws_one_partition_and_marks_faults():
     log["t_produced"] = 1000.0 + log.msg_id / 10
     events = pd.DataFrame({"action": ["pause"], "broker": [2],
                            "wall": pd.to_datetime([1000.25], unit="s", utc=True)})
-    fig = plot_copies(audit(sent, log), events=events, started_wall=1000.0)
+    fig = plots.log_copies(audit(sent, log), events=events, started_wall=1000.0)
     ax = fig.axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["in order (4)", "reordered (1)", "extra copy (1)"]

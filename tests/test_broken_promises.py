@@ -1,5 +1,5 @@
-"""What a broken promise shows (labkit.analysis.broken_promises, durability.evidence,
-ReplicationRun.evidence) and notebook 22's cuts (replication.below_min_isr): hand-made runs,
+"""What a broken promise shows (labkit.analysis.broken_promises, durability.crash_evidence,
+ReplicationRun.evidence) and notebook 22's cuts (availability.below_min_isr): hand-made runs,
 then one crash run against the session's real cluster with the producers' debug logs."""
 
 import numpy as np
@@ -8,8 +8,10 @@ import pytest
 
 from labkit.analysis import broken_promises
 from labkit.analysis.audit import EVIDENCE_COLUMNS, audit
+from labkit.analysis.availability import below_min_isr
+from labkit.cluster.faults import FAULT_EVENT_COLUMNS
 from labkit.experiments import durability
-from labkit.experiments.replication import EVENT_COLUMNS, ReplicationRun, below_min_isr
+from labkit.experiments.replication import ReplicationRun
 from labkit.workloads.client_logs import capture
 
 # -- hand-made runs: no broker -------------------------------------------------------------
@@ -98,12 +100,12 @@ def test_crash_evidence_puts_each_run_on_its_own_kill():
     run = durability.LeaderCrash(
         number=0, victim=2, led={"t": [0]}, topics={"acks=1": "t"}, events=events,
         producers={"acks=1": producer(SENT)}, audits={"acks=1": audit(SENT, FOUND, "r")})
-    table, faults = durability.evidence([run], ["acks=1"], problems=["lost"])
+    table, faults = durability.crash_evidence([run], ["acks=1"], problems=["lost"])
     assert table.msg_id.tolist() == [1] and table.led_by_victim.tolist() == [True]
     assert table[["config", "run", "victim"]].iloc[0].tolist() == ["acks=1", 0, 2]
     assert table.acked_s.tolist() == pytest.approx([0.2])  # 1000 + 1.2 - 1001
     assert faults.action.tolist() == ["kill", "restart"] and faults.run.tolist() == [0, 0]
-    nothing, _ = durability.evidence([run], ["acks=1"], problems=["reordered"])
+    nothing, _ = durability.crash_evidence([run], ["acks=1"], problems=["reordered"])
     assert nothing.empty and "led_by_victim" in nothing.columns
 
 
@@ -118,7 +120,7 @@ def min_isr_run():
         {"step": 2, "action": "restart", "target": "2", "broker": 2, "at_s": 4.0,
          "t_s": 4.0, "done_s": 4.5, "wall": 1004.0},
         {"step": 3, "action": "restart", "target": "3", "broker": 3, "at_s": 5.5,
-         "t_s": 5.5, "done_s": 6.5, "wall": 1005.5}], columns=EVENT_COLUMNS)
+         "t_s": 5.5, "done_s": 6.5, "wall": 1005.5}], columns=list(FAULT_EVENT_COLUMNS))
     events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
     alls = records((0, 0, 0, "", 0.5, 0.6), (1, 0, -1, "NOT_ENOUGH_REPLICAS", 2.5, 2.6),
                    (2, 0, -1, "_MSG_TIMED_OUT", 3.0, 3.5), (3, 0, 1, "", 5.2, 5.3))
@@ -174,7 +176,7 @@ def test_crash_runs_capture_each_producers_debug_log(cluster3, tmp_path):
     log = tmp_path / "run0-acks-1.log"
     assert runs[0].producers["acks=1"].client_log_file == str(log)
     assert log.stat().st_size > 0
-    shown = durability.evidence(runs, ["acks=1"])
+    shown = durability.crash_evidence(runs, ["acks=1"])
     assert shown[1].action.tolist() == ["kill", "restart"]
     if not shown[0].empty:  # a message lost or duplicated: its log lines come along
         assert len(shown) == 3 and shown[2].startswith("Run 0, librdkafka debug log of acks=1")

@@ -1,5 +1,6 @@
 """Notebook 21's Kafka-facing helpers against the session's real 3-broker cluster: choosing
-a group's coordinator, and watching leaders and ISRs while a broker is paused.
+a group's coordinator, and watching leaders and ISRs while a broker is paused (the whole
+experiment, ``labkit.experiments.broker_pause``, runs in the notebook's smoke run).
 
 Every test leaves the cluster whole: what it pauses it resumes, and it waits for full ISRs.
 """
@@ -7,9 +8,17 @@ Every test leaves the cluster whole: what it pauses it resumes, and it waits for
 import time
 import uuid
 
+import pytest
+
 from labkit.analysis.timeline import partition_changes
 from labkit.cluster import wait_until
-from labkit.cluster.faults import PartitionWatch, replicas_led_by, wait_healthy
+from labkit.cluster.faults import (
+    PARTITION_SAMPLE_COLUMNS,
+    PartitionWatch,
+    replicas_led_by,
+    wait_healthy,
+)
+from labkit.experiments import broker_pause
 from labkit.workloads.consumer import OFFSETS_TOPIC, ConsumerGroup, coordinator_of
 
 
@@ -56,7 +65,7 @@ def test_partition_watch_keeps_sampling_through_a_pause_and_sees_the_leader_move
         finally:
             cluster3.resume(paused)
     timeline = watch.timeline
-    assert list(timeline.columns) == ["wall", "topic", "partition", "leader", "isr"]
+    assert list(timeline.columns) == list(PARTITION_SAMPLE_COLUMNS)
     assert set(timeline.partition) == {0, 1}
     # It sampled while the broker was paused, not only before and after.
     assert (timeline.wall > paused_at + 1).any()
@@ -67,3 +76,12 @@ def test_partition_watch_keeps_sampling_through_a_pause_and_sees_the_leader_move
     assert all(paused not in isr for isr in moves.isr)  # fenced: out of the ISR too
     wait_healthy(cluster3, [topic], timeout=90)
     cluster3.delete_topic(topic)
+
+
+def test_pause_coordinator_refuses_bad_producer_configs_before_anything_starts():
+    common = {"rate": 10, "members": 1, "group_config": {}, "before_s": 1, "pause_s": 1,
+              "after_s": 1}
+    with pytest.raises(ValueError, match="at least one producer config"):
+        broker_pause.pause_coordinator(None, None, {}, **common)
+    with pytest.raises(ValueError, match="acks='sometimes'"):
+        broker_pause.pause_coordinator(None, None, {"p": {"acks": "sometimes"}}, **common)

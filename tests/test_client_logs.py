@@ -3,8 +3,8 @@ real producer against the session's single broker writing eos and msg lines."""
 
 import pytest
 
+from labkit.analysis import logs
 from labkit.cluster import unique_name
-from labkit.workloads import client_logs
 from labkit.workloads.producer import run_producer
 
 CLIENT, BROKER = "[rdkafka#producer-1]", "[thrd:127.0.0.1:9092/1]:"
@@ -21,11 +21,11 @@ continued text of the line above
 def log(tmp_path):
     path = tmp_path / "client.log"
     path.write_text(LINES)
-    return client_logs.read_log(path, zero_wall=100.5)
+    return logs.read_log(path, zero_wall=100.5)
 
 
 def test_read_log_splits_each_line_and_puts_it_on_the_given_clock(log):
-    assert list(log.columns) == list(client_logs.LOG_COLUMNS)
+    assert list(log.columns) == list(logs.LOG_COLUMNS)
     assert log.t.tolist() == [-0.5, 0.0, 0.0, 0.5, 2.5]
     assert log.facility.tolist() == ["IDEMPSTATE", "PRODUCE", "", "MSGSET", "REQTMOUT"]
     assert log.thread.iloc[1] == "127.0.0.1:9092/1" and log.client.iloc[0] == "rdkafka#producer-1"
@@ -34,23 +34,23 @@ def test_read_log_splits_each_line_and_puts_it_on_the_given_clock(log):
 
 
 def test_around_keeps_the_lines_in_the_window_of_any_moment(log):
-    near = client_logs.around(log, [0.0, float("nan")], before_s=0.6, after_s=0.1)
+    near = logs.around(log, [0.0, float("nan")], before_s=0.6, after_s=0.1)
     assert near.facility.tolist() == ["IDEMPSTATE", "PRODUCE", ""]
     assert near.from_nearest_s.tolist() == [-0.5, 0.0, 0.0]
-    both = client_logs.around(log, [2.4, 0.0], before_s=0.0, after_s=0.5)
+    both = logs.around(log, [2.4, 0.0], before_s=0.0, after_s=0.5)
     assert both.facility.tolist() == ["PRODUCE", "", "MSGSET", "REQTMOUT"]
-    only = client_logs.around(log, [0.0, 2.5], 5, 5, facilities={"REQTMOUT", "MSGSET"})
+    only = logs.around(log, [0.0, 2.5], 5, 5, facilities={"REQTMOUT", "MSGSET"})
     assert only.facility.tolist() == ["MSGSET", "REQTMOUT"]
-    assert client_logs.around(log, [0.0], 5, 5, contains="timed out").facility.tolist() == [
+    assert logs.around(log, [0.0], 5, 5, contains="timed out").facility.tolist() == [
         "REQTMOUT"]
-    nearest = client_logs.around(log, [0.5], 5, 5, limit=2)
+    nearest = logs.around(log, [0.5], 5, 5, limit=2)
     assert nearest.facility.tolist() == ["PRODUCE", "MSGSET"]  # back in time order
-    assert client_logs.around(log, [], 1, 1).empty
+    assert logs.around(log, [], 1, 1).empty
 
 
 def test_around_refuses_a_negative_window(log):
     with pytest.raises(ValueError, match="before_s=-1 and after_s=0 must be >= 0"):
-        client_logs.around(log, [0.0], before_s=-1, after_s=0)
+        logs.around(log, [0.0], before_s=-1, after_s=0)
 
 
 def test_a_producer_captures_its_debug_log_only_when_asked(cluster1, tmp_path):
@@ -63,7 +63,7 @@ def test_a_producer_captures_its_debug_log_only_when_asked(cluster1, tmp_path):
     run = run_producer(cluster1, config, messages=200, rate=400, topics=[topic],
                        client_log_file=path)
     assert run.delivered == 200 and run.client_log_file == str(path)
-    log = client_logs.read_log(path, zero_wall=run.started_wall)
+    log = logs.read_log(path, zero_wall=run.started_wall)
     facilities = set(log.facility)
     assert "IDEMPSTATE" in facilities  # eos: the idempotent producer's state machine
     assert {"PRODUCE", "MSGSET"} <= facilities  # msg: every batch sent and delivered
@@ -72,7 +72,7 @@ def test_a_producer_captures_its_debug_log_only_when_asked(cluster1, tmp_path):
     batches = log[log.facility == "MSGSET"]
     assert batches.t.min() >= run.records.t_send.min() - 0.5
     assert batches.t.max() <= run.records.t_delivered.max() + 0.5
-    delivered = client_logs.around(log, [run.records.t_delivered.max()], 1, 1,
+    delivered = logs.around(log, [run.records.t_delivered.max()], 1, 1,
                                    facilities={"MSGSET"}, contains="delivered")
     assert len(delivered) >= 1
     cluster1.delete_topic(topic)

@@ -8,27 +8,21 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
+from labkit.analysis.accounting import tally
+from labkit.analysis.consumer_faults import around_crash, side_effect_outcomes
 from labkit.cluster import unique_name
-from labkit.experiments import side_effects
-from labkit.experiments.side_effects import (
-    STRATEGIES,
-    CrashRun,
-    around_crash,
-    crash_each,
-    crash_point,
-    tally,
-)
+from labkit.experiments.side_effects import STRATEGIES, CrashRun, crash_each, crash_point
+from labkit.viz import plots
 from labkit.workloads.producer import run_producer
 
 # -- pure logic -------------------------------------------------------------------------------
 
 
-def test_tally_counts_duplicates_gaps_and_foreign_rows():
+def test_tally_counts_duplicates_losses_and_foreign_rows():
     counts = tally(range(5), [0, 1, 1, 1, 3, 99])
-    assert counts == {"input": 5, "rows": 5, "distinct": 3, "duplicates": 2, "gaps": 2,
-                      "foreign": 1}
-    assert tally([], []) == {"input": 0, "rows": 0, "distinct": 0, "duplicates": 0, "gaps": 0,
-                             "foreign": 0}
+    assert counts == {"expected": 5, "found": 5, "distinct": 3, "duplicates": 2,
+                      "duplicated_ids": 1, "lost": 2, "foreign": 1}
+    assert set(tally([], []).values()) == {0}
 
 
 def test_crash_point_falls_inside_the_batch_holding_the_message():
@@ -72,10 +66,10 @@ _RECEIVED = pd.DataFrame({"batch": [1, 1, 2, 2], "partition": [0] * 4, "offset":
 
 def test_predictions_follow_the_order_of_commit_and_side_effect():
     runs = {s: _run(s, _RECEIVED, []) for s in STRATEGIES}
-    assert runs["at-most-once"].predicted() == {"duplicates": 0, "gaps": 1}
-    assert runs["at-least-once"].predicted() == {"duplicates": 1, "gaps": 0}
-    assert runs["exactly-once-sqlite"].predicted() == {"duplicates": 0, "gaps": 0}
-    assert runs["exactly-once-kafka"].predicted() == {"duplicates": 0, "gaps": 0}
+    assert runs["at-most-once"].predicted() == {"duplicates": 0, "lost": 1}
+    assert runs["at-least-once"].predicted() == {"duplicates": 1, "lost": 0}
+    assert runs["exactly-once-sqlite"].predicted() == {"duplicates": 0, "lost": 0}
+    assert runs["exactly-once-kafka"].predicted() == {"duplicates": 0, "lost": 0}
 
 
 def test_outcomes_count_each_view_against_the_input():
@@ -87,18 +81,18 @@ def test_outcomes_count_each_view_against_the_input():
         "exactly-once-kafka": _run("exactly-once-kafka", _RECEIVED, [], effects=committed,
                                    uncommitted=uncommitted),
     }
-    table = side_effects.outcomes(runs, _Produced)
+    table = side_effect_outcomes(runs, _Produced)
     assert list(table.index) == ["at-least-once", "at-most-once", "exactly-once-kafka",
                                  "exactly-once-kafka, read_uncommitted"]
-    assert table.loc["at-least-once", ["duplicates", "gaps", "rows"]].tolist() == [1, 0, 9]
-    assert table.loc["at-most-once", ["duplicates", "gaps"]].tolist() == [0, 1]
-    assert table.loc["exactly-once-kafka", ["duplicates", "gaps"]].tolist() == [0, 0]
+    assert table.loc["at-least-once", ["duplicates", "lost", "found"]].tolist() == [1, 0, 9]
+    assert table.loc["at-most-once", ["duplicates", "lost"]].tolist() == [0, 1]
+    assert table.loc["exactly-once-kafka", ["duplicates", "lost"]].tolist() == [0, 0]
     # The other run's row in the output is not counted.
     row = table.loc["exactly-once-kafka, read_uncommitted"]
     assert (row.duplicates, row.predicted_duplicates, row.side_effect) == (
         1, 1, "output topic, read_uncommitted")
     assert (table.duplicates == table.predicted_duplicates).all()
-    assert (table.gaps == table.predicted_gaps).all()
+    assert (table.lost == table.predicted_lost).all()
 
 
 def test_around_crash_lines_messages_up_on_the_crash():
@@ -125,7 +119,7 @@ def test_plot_draws_one_strip_per_label():
     matplotlib.use("Agg")
     runs = {"a": _run("at-most-once", _RECEIVED, [0, 1, 2, 4, 5, 6, 7]),
             "b": _run("at-least-once", _RECEIVED, [0, 1, 2, 2, 3, 4, 5, 6, 7])}
-    fig = side_effects.plot_around_crash(around_crash(runs, _Produced), around=2)
+    fig = plots.rows_around_crash(around_crash(runs, _Produced), around=2)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     matplotlib.pyplot.close(fig)
@@ -158,7 +152,7 @@ def crashed(cluster3):
     before = set(Path(tempfile.gettempdir()).glob("labkit-side-effects-*"))
     runs = crash_each(cluster3, topic, crash_at=0.4, within=0.3, batch_size=50)
     left = set(Path(tempfile.gettempdir()).glob("labkit-side-effects-*")) - before
-    yield runs, produced, side_effects.outcomes(runs, produced), left
+    yield runs, produced, side_effect_outcomes(runs, produced), left
     cluster3.delete_topic(topic)
     cluster3.delete_topic(runs["exactly-once-kafka"].output_topic)
 
@@ -173,7 +167,7 @@ def test_every_worker_crashed_mid_batch_and_left_no_database_behind(crashed):
         done = (run.received.batch < run.crash_batch).sum()
         sizes = run.received.groupby("batch").size()
         assert done <= 400 < done + run.batch_messages or sizes.get(run.crash_batch - 1) == 1
-    assert (table.input == produced.delivered).all()
+    assert (table.expected == produced.delivered).all()
     assert not left
 
 
@@ -181,29 +175,29 @@ def test_at_most_once_loses_the_rest_of_the_batch_and_never_duplicates(crashed):
     _, _, table, _ = crashed
     row = table.loc["at-most-once"]
     assert row.duplicates == 0
-    assert row.gaps == row.batch_messages - row.before_crash > 0
+    assert row.lost == row.batch_messages - row.before_crash > 0
 
 
 def test_at_least_once_redoes_the_processed_part_and_never_loses(crashed):
     _, _, table, _ = crashed
     row = table.loc["at-least-once"]
-    assert row.gaps == 0
+    assert row.lost == 0
     assert row.duplicates == row.before_crash > 0
 
 
 def test_offsets_in_the_same_sqlite_transaction_are_exactly_once(crashed):
     _, _, table, _ = crashed
     row = table.loc["exactly-once-sqlite"]
-    assert (row.duplicates, row.gaps, row.rows) == (0, 0, row.input)
+    assert (row.duplicates, row.lost, row.found) == (0, 0, row.expected)
 
 
 def test_transactional_output_is_exactly_once_for_read_committed_readers(crashed):
     runs, _, table, _ = crashed
     row = table.loc["exactly-once-kafka"]
-    assert (row.duplicates, row.gaps, row.rows) == (0, 0, row.input)
+    assert (row.duplicates, row.lost, row.found) == (0, 0, row.expected)
     # The zombie's records are in the log, in the transaction the replacement aborted.
     raw = table.loc["exactly-once-kafka, read_uncommitted"]
-    assert raw.duplicates == row.before_crash and raw.gaps == 0
+    assert raw.duplicates == row.before_crash and raw.lost == 0
     run = runs["exactly-once-kafka"]
     assert run.open_after_crash == run.before_crash
     assert run.open_after_restart == 0
@@ -227,3 +221,15 @@ def test_an_empty_topic_is_refused(cluster3):
     with pytest.raises(ValueError, match="holds 0 message"):
         crash_each(cluster3, topic)
     cluster3.delete_topic(topic)
+
+
+def test_duplicates_and_losses_write_every_count_zeros_too():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    table = pd.DataFrame({"duplicates": [0, 3], "lost": [2, 0]}, index=["a", "b"])
+    fig = plots.duplicates_and_losses(table, "t")
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["0", "0", "2", "3"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    matplotlib.pyplot.close(fig)

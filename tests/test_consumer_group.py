@@ -10,7 +10,7 @@ import threading
 import pandas as pd
 import pytest
 
-from labkit.analysis import metrics
+from labkit.analysis import consumer_faults, metrics
 from labkit.cluster import unique_name, wait_until
 from labkit.experiments import commits
 from labkit.workloads.consumer import ConsumerGroup
@@ -133,7 +133,7 @@ def test_a_crashed_member_commits_nothing_after_the_crash(cluster1, topic):
     committed = commits.committed_offsets(cluster1, group.group_id, owned)
     starts = commits.log_offsets(cluster1, owned, end=False)
     ends = commits.log_offsets(cluster1, owned)
-    at_risk = commits.offsets_at_risk(done, committed, starts, ends)
+    at_risk = consumer_faults.offsets_at_risk(done, committed, starts, ends)
     assert at_risk.skip.sum() == 0, at_risk
     assert 0 < at_risk.redo.sum() < 500, at_risk  # the part of the batch in progress
     assert run.delivered == 3000 and not labkit_threads()
@@ -199,15 +199,16 @@ def test_a_member_still_running_after_stop_is_an_error_not_forgotten(cluster1, t
 def test_offsets_at_risk_predicts_redo_and_skip():
     processed = pd.DataFrame({"topic": ["t"] * 5, "partition": [0, 0, 0, 1, 1],
                               "offset": [10, 11, 12, 0, 1]})
-    table = commits.offsets_at_risk(processed, {"t-0": 11, "t-1": 5, "t-2": None},
-                                    starts={"t-0": 0, "t-1": 0, "t-2": 0},
-                                    ends={"t-0": 20, "t-1": 9, "t-2": 4},
-                                    moved={"t-0", "t-1", "t-2"}).set_index("partition")
+    table = consumer_faults.offsets_at_risk(processed, {"t-0": 11, "t-1": 5, "t-2": None},
+                                            starts={"t-0": 0, "t-1": 0, "t-2": 0},
+                                            ends={"t-0": 20, "t-1": 9, "t-2": 4},
+                                            moved={"t-0", "t-1", "t-2"}).set_index("partition")
     assert table.loc["t-0"].to_dict() == {"processed": 13, "committed": 11, "left": 7,
                                           "moved": True, "redo": 2, "skip": 0}
     assert table.loc["t-1", ["redo", "skip"]].tolist() == [0, 3]  # committed ahead: lost
     assert table.loc["t-2", ["processed", "committed", "redo", "skip"]].tolist() == [0] * 4
-    kept = commits.offsets_at_risk(processed, {"t-0": 11}, {"t-0": 0}, {"t-0": 20}, moved=set())
+    kept = consumer_faults.offsets_at_risk(processed, {"t-0": 11}, {"t-0": 0}, {"t-0": 20},
+                                           moved=set())
     assert kept.loc[0, ["redo", "skip"]].tolist() == [0, 0]  # it stayed: read on from 13
 
 
@@ -219,7 +220,9 @@ def test_fault_each_accounts_for_every_duplicate_and_loss(cluster1, topic):
                 "auto": {"commit": "auto"}}
     runs = commits.fault_each(cluster1, [topic], run, variants, fault="crash", at=0.3,
                               members=2, processing=0.002, config=FAST, timeout=120)
-    table = commits.outcomes(runs, run)
+    table = consumer_faults.commit_outcomes(runs, run)
+    assert consumer_faults.predicted_exactly(table), table
+    assert (consumer_faults.redone_elsewhere(table) >= 0).all()
     assert list(table.index) == list(variants)
     assert (table.partitions == 3).all()
     assert (table.duplicates_there == table.redo).all(), table

@@ -4,8 +4,8 @@ runs against the real cluster in notebook 20's smoke test."""
 import pandas as pd
 import pytest
 
-from labkit.analysis.audit import audit
-from labkit.experiments.durability import LeaderCrash, crash_runs, lost_messages, placement, totals
+from labkit.analysis.audit import audit, crash_totals, lost_messages
+from labkit.experiments.durability import LeaderCrash, crash_runs, placement
 
 
 def test_the_victim_leads_every_third_partition_and_each_has_three_replicas():
@@ -60,7 +60,7 @@ def test_lost_messages_say_where_and_when_each_was_acknowledged():
     assert lost.msg_id.tolist() == [0, 2]
     assert lost.led_by_victim.all() and lost.victim.eq(2).all()
     assert lost.acked_s.round(6).tolist() == [-0.5, 0.2]  # 99 + t_delivered - 100
-    table = totals([run])
+    table = crash_totals([run])
     assert table.loc[("acks=1", 0), "lost"] == 2 and table.index.names == ["config", "run"]
 
 
@@ -70,3 +70,21 @@ def test_no_loss_gives_an_empty_table_with_the_columns():
     found = pd.DataFrame({"topic": ["t"], "partition": [0], "offset": [0], "msg_id": [0]})
     lost = lost_messages([_run(0, 1, [0], produced, found)])
     assert lost.empty and "led_by_victim" in lost.columns
+
+
+def test_lost_when_acked_draws_one_row_per_config_and_run_and_names_the_kill():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from labkit.viz import plots
+
+    produced = pd.DataFrame({"msg_id": [0, 1, 2], "topic": pd.Categorical(["t"] * 3),
+                             "partition": [0, 1, 0], "offset": [0, 0, 1], "error": "",
+                             "t_delivered": [0.5, 0.7, 1.2]})
+    found = pd.DataFrame({"topic": ["t"], "partition": [1], "offset": [0], "msg_id": [1]})
+    lost = lost_messages([_run(0, 2, [0], produced, found), _run(1, 3, [0], produced, found)])
+    fig = plots.lost_when_acked(lost)
+    ax = fig.axes[0]
+    assert len(ax.collections) == 2  # one scatter per (config, run)
+    assert "kill" in [t.get_text() for t in ax.texts]
+    matplotlib.pyplot.close(fig)

@@ -67,3 +67,22 @@ def test_audit_table_highlights_losses_only_where_there_are_some():
     assert sorted(re.findall(r"row(\d+)_col(\d+)", css)) == [("0", str(lost)), ("1", str(lost))]
     clean = totals_table({"a": audit(sent.iloc[:1], found)})
     assert "background-color" not in plots.audit_table(clean).to_html()
+
+
+def test_group_timeline_draws_the_rate_member_events_and_faults_on_the_run_clock():
+    messages = pd.DataFrame({"t_consumed": [1001.0, 1001.1, 1001.2, 1009.0]})
+    events = pd.DataFrame([(0.5, "m1", "assign", ["t-0"], ""), (5.0, "m1", "lost", ["t-0"], ""),
+                           (8.5, "m1", "assign", ["t-0"], "")],
+                          columns=["t", "member", "kind", "partitions", "detail"])
+    faults = pd.DataFrame({"action": ["pause"], "broker": [3],
+                           "wall": pd.to_datetime([1002.0], unit="s", utc=True)})
+    fig = plots.group_timeline(messages, events, started_wall=1000.5, zero_wall=1000.0,
+                               faults=faults, bucket_s=0.5)
+    ax = fig.axes[0]
+    rate = ax.lines[0]
+    assert rate.get_xdata()[0] == 1.0 and rate.get_ydata()[0] == 6.0
+    assert [t.get_text() for t in ax.texts] == ["pause 3"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["processed/s", "lost (1)", "assign (2)"]
+    lost = ax.collections[0].get_offsets()
+    assert lost[0][0] == pytest.approx(5.5)  # group clock + 0.5 s = run clock

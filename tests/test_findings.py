@@ -12,7 +12,7 @@ from labkit.runner.report import (
     NotebookRun,
     run_report,
     stability,
-    summary,
+    verdict,
     write_findings,
     write_index,
 )
@@ -80,15 +80,15 @@ def test_report_puts_broken_promises_first_and_keeps_the_notebook_ok(tmp_path):
 
 
 def test_exit_status_and_last_lines(tmp_path):
-    lines, status = summary([_runs()], tmp_path)
+    lines, status = verdict([_runs()], tmp_path)
     assert status == 0
     assert lines[0] == "2/2 notebooks ran to the end; 1 of 2 checked findings held; " \
                        "1 observations."
     assert lines[1] == "  BROKEN b.y (01_b): two is three"
     assert "findings.md" in lines[-1]
-    assert summary([_runs()], tmp_path, strict=True)[1] == 1
+    assert verdict([_runs()], tmp_path, strict=True)[1] == 1
     crashed = [NotebookRun("00_a.ipynb", "failed", 1.0, "KeyError: 'x'", [])]
-    lines, status = summary([crashed], tmp_path)
+    lines, status = verdict([crashed], tmp_path)
     assert status == 1 and "  notebook failed: 00_a: KeyError: 'x'" in lines
 
 
@@ -137,5 +137,5 @@ def test_a_notebook_with_a_broken_promise_runs_to_the_end_and_shows_its_evidence
     page = (tmp_path / "out" / "99_broken_promise.html").read_text()
     assert "evidence-row" in page and "the notebook went on" in page
     assert "z.no-loss` | 0 | 2 | 2 |" in (tmp_path / "out" / "stability.md").read_text()
-    assert summary(rounds, tmp_path / "out", strict=True)[1] == 1
-    assert summary(rounds, tmp_path / "out")[1] == 0
+    assert verdict(rounds, tmp_path / "out", strict=True)[1] == 1
+    assert verdict(rounds, tmp_path / "out")[1] == 0

@@ -16,8 +16,8 @@ from labkit.cluster import (
     wait_until,
 )
 from labkit.cluster.faults import FaultSchedule, leader_fault, serving, wait_healthy
-from labkit.workloads.consumer import read_topic
 from labkit.workloads.producer import run_producer
+from labkit.workloads.readers import read_topic
 from labkit.workloads.transactions import outcome_of, run_transactions
 
 RETRYING = {"acks": "all", "max.in.flight.requests.per.connection": 5,

@@ -13,8 +13,8 @@ import textwrap
 
 import labkit.analysis
 from labkit.cluster import unique_name
-from labkit.workloads.consumer import read_topic
 from labkit.workloads.producer import run_producer
+from labkit.workloads.readers import read_topic
 
 PURE_MODULES = sorted(f"labkit.analysis.{m.name}" for m in pkgutil.iter_modules(
     labkit.analysis.__path__)) + ["labkit.viz.plots"]

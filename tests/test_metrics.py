@@ -55,20 +55,6 @@ def test_pareto_front_keeps_undominated_points():
     assert list(metrics.pareto_front(points, "x", "y").index) == [0, 1, 2]
 
 
-def test_outcomes_split_unreported_into_present_and_missing():
-    rec = records([1.0, 1.0, np.nan, np.nan, np.nan],
-                  errors=["", "_MSG_TIMED_OUT", "unreported", "unreported", "BufferError"])
-
-    class Run:
-        run_id = "r1"
-        records = rec
-
-    found = pd.DataFrame({"run_id": ["r1", "r1", "other"], "msg_id": [0, 2, 3]})
-    assert metrics.outcomes(Run, found) == {
-        "delivered": 1, "failed": 1, "dropped": 1, "unreported_present": 1,
-        "unreported_missing": 1, "present": 2}
-
-
 def test_stats_summary_averages_windows_over_the_run():
     sample = {"tx_bytes": 500, "txmsgs": 10, "brokers": {
         "b1": {"nodeid": 1, "rtt": {"sum": 4000, "cnt": 2}, "int_latency": {"sum": 0, "cnt": 0},

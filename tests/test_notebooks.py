@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.runner.report import NOTEBOOK_NAME, notebooks, run_report, summary
+from labkit.runner.report import NOTEBOOK_NAME, notebooks, run_report, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -77,7 +77,7 @@ def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path):
     index = (tmp_path / "index.html").read_text()
     assert f'href="{run.stem}.html"' in index and "librdkafka" in index and "4.4.0" in index
     # --strict: a broken promise fails the test as it fails the command line.
-    lines, status = summary(rounds, tmp_path, strict=True)
+    lines, status = verdict(rounds, tmp_path, strict=True)
     assert run.checks and status == 0, "\n".join(lines)
     findings = (tmp_path / "findings.md").read_text()
     assert all(f["id"] in findings and f["id"] in index for f in run.findings)

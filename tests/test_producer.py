@@ -4,8 +4,8 @@ import pytest
 
 from labkit.analysis import metrics
 from labkit.cluster import Cluster, unique_name
-from labkit.workloads.consumer import read_topic
 from labkit.workloads.producer import compare, make_keys, run_producer, validate_config
+from labkit.workloads.readers import read_topic
 
 
 @pytest.mark.parametrize("config, message", [

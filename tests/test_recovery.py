@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from labkit.analysis import recovery
-from labkit.analysis.timeline import partition_changes
+from labkit.analysis.timeline import leaders_after, partition_changes
 from labkit.cluster.faults import replicas_led_by
 from labkit.workloads.consumer import coordinator_partition
 
@@ -116,11 +116,7 @@ def test_client_timeouts_keep_a_broker_the_last_sample_dropped():
     assert recovery.client_timeouts([]).empty
 
 
-def test_longest_gap_and_consumption_gap():
-    assert recovery.longest_gap([3, 1, 2, 10, 11]) == (3, 10)
-    assert recovery.longest_gap([0, 20, 21, 25], after=21) == (21, 25)
-    assert all(math.isnan(x) for x in recovery.longest_gap([1]))
-    assert all(math.isnan(x) for x in recovery.longest_gap([1, 2], after=5))
+def test_consumption_gap_is_the_longest_stretch_without_a_message_after_the_fault():
     messages = pd.DataFrame({"t_consumed": [100.0, 100.5, 101.0, 109.0, 109.2]})
     gap = recovery.consumption_gap(messages, fault_wall=100.8)
     assert gap.from_s == pytest.approx(0.2) and gap.to_s == pytest.approx(8.2)
@@ -141,12 +137,12 @@ def test_group_reaction_per_member():
     assert math.isnan(table.loc["m2", "assigned_s"])  # its assignment came before the fault
 
 
-def test_consumed_per_second_fills_empty_buckets():
-    messages = pd.DataFrame({"t_consumed": [10.1, 10.2, 10.3, 11.6]})
-    rate = recovery.consumed_per_second(messages, zero_wall=10.0, bucket_s=0.5)
-    assert rate.t.tolist() == [0.0, 0.5, 1.0, 1.5]
-    assert rate.msgs_per_s.tolist() == [6.0, 0.0, 0.0, 2.0]
-    assert recovery.consumed_per_second(messages.iloc[:0], 10.0).empty
+def test_leaders_after_follows_the_partitions_a_broker_led():
+    before = pd.DataFrame({"topic": ["t", "t", "u"], "partition": [0, 1, 0],
+                           "leader": [2, 1, 2]})
+    after = pd.DataFrame({"topic": ["t", "t"], "partition": [0, 1], "leader": [3, 1]})
+    found = leaders_after(before, after, 2)
+    assert found.values.tolist() == [["t", 0, 3, True], ["u", 0, -1, False]]
 
 
 def test_partition_changes_finds_leader_moves_and_isr_changes():
@@ -246,22 +242,3 @@ def test_recovery_table_shows_the_slowest_message_sent_after_the_end():
     run = Run("r", steady(0, 5) + [(5.5, 4500.0, 0, ""), (8.5, 900.0, 1, "")] + steady(9, 10))
     table = recovery.recovery_table([run], fault_wall=1005.0, end_wall=1008.0)
     assert table.loc["r", "after_end_slowest_ms"] == 900
-
-
-def test_plot_group_draws_the_rate_member_events_and_faults_on_the_run_clock():
-    messages = pd.DataFrame({"t_consumed": [1001.0, 1001.1, 1001.2, 1009.0]})
-    events = pd.DataFrame([(0.5, "m1", "assign", ["t-0"], ""), (5.0, "m1", "lost", ["t-0"], ""),
-                           (8.5, "m1", "assign", ["t-0"], "")],
-                          columns=["t", "member", "kind", "partitions", "detail"])
-    faults = pd.DataFrame({"action": ["pause"], "broker": [3],
-                           "wall": pd.to_datetime([1002.0], unit="s", utc=True)})
-    fig = recovery.plot_group(messages, events, started_wall=1000.5, zero_wall=1000.0,
-                              faults=faults, bucket_s=0.5)
-    ax = fig.axes[0]
-    rate = ax.lines[0]
-    assert rate.get_xdata()[0] == 1.0 and rate.get_ydata()[0] == 6.0
-    assert [t.get_text() for t in ax.texts] == ["pause 3"]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["processed/s", "lost (1)", "assign (2)"]
-    lost = ax.collections[0].get_offsets()
-    assert lost[0][0] == pytest.approx(5.5)  # group clock + 0.5 s = run clock

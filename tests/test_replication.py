@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from labkit.analysis.audit import audit
+from labkit.analysis.availability import outage_at
 from labkit.cluster import unique_name, wait_until
-from labkit.cluster.faults import wait_healthy
+from labkit.cluster.faults import FAULT_EVENT_COLUMNS, wait_healthy
 from labkit.experiments.replication import (
-    EVENT_COLUMNS,
     UNCLEAN_LABELS,
     ReplicationRun,
     min_isr_outage,
@@ -50,11 +50,11 @@ def hand_made_run(seen=True):
     assert result.lost.msg_id.tolist() == lost.msg_id.tolist()
     events = pd.DataFrame([{"step": 0, "action": "kill", "target": "2", "broker": 2,
                             "at_s": 1.0, "t_s": 1.0, "done_s": 1.1, "wall": 1001.0}],
-                          columns=EVENT_COLUMNS)
+                          columns=list(FAULT_EVENT_COLUMNS))
     events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
     partitions = pd.DataFrame({"wall": [1000.0, 1001.5, 1003.0], "topic": "t",
                                "partition": 0, "leader": [1, -1, 2],
-                               "isr": [[1, 2], [], [2]]})
+                               "isr": [[1, 2], [], [2]], "replicas": [[1, 2]] * 3})
     return ReplicationRun(
         topics={"a": "t"}, producers={"a": producer}, audits={"a": result}, events=events,
         milestones=pd.DataFrame({"name": ["fenced"], "t_s": [1.5], "wall": [1001.5]}),
@@ -77,7 +77,7 @@ def test_a_run_puts_producer_records_and_readers_on_its_own_clock():
         run.t("nothing")
     with pytest.raises(KeyError, match="no restart of broker 2"):
         run.event("restart", 2)
-    assert run.outage("a", 1.0) == pytest.approx((0.6, 2.7))
+    assert outage_at(run.records("a"), 1.0) == pytest.approx((0.6, 2.7))
 
 
 def test_a_run_counts_each_producer_per_phase():

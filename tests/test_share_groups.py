@@ -5,8 +5,8 @@ import os
 import pandas as pd
 import pytest
 
+from labkit.analysis import share_groups
 from labkit.cluster import unique_name
-from labkit.workloads import share
 from labkit.workloads.producer import run_producer
 from labkit.workloads.share import ShareGroup
 
@@ -60,7 +60,7 @@ def test_records_spread_over_more_members_than_partitions(cluster1, topic):
         group.wait_for_busy(4, timeout=60)
         group.wait_for_messages(2000, timeout=60)
     rows = group.messages()
-    counts = share.member_counts(rows, ["m1", "m2", "m3", "m4"])
+    counts = share_groups.member_counts(rows, ["m1", "m2", "m3", "m4"])
     assert (counts.records > 0).all()
     assert set(rows.msg_id) == set(range(2000))
     assert set(group.events().kind) >= {"join", "leave"}
@@ -85,8 +85,12 @@ def test_crash_and_stall_release_held_records_to_other_members(cluster1, topic):
         events = group.events()
     t_crash = events[events.kind == "crash"].t.iloc[0]
     t_stall = events[events.kind == "stall"].t.iloc[0]
-    crash = share.redelivery(group.messages(), held, t_crash)
-    stall = share.redelivery(group.messages(), stalled, t_stall)
+    # The fault's event names the partitions of the records held (the one group-event schema).
+    for kind, rows in (("crash", held), ("stall", stalled)):
+        named = events[events.kind == kind].partitions.iloc[0]
+        assert named == sorted(set(rows.topic + "-" + rows.partition.astype(str)))
+    crash = share_groups.redelivery(group.messages(), held, t_crash)
+    stall = share_groups.redelivery(group.messages(), stalled, t_stall)
     assert crash["redelivered"] == crash["held"] and "m1" not in crash["to_members"]
     assert crash["delivery_counts"][0] >= 2
     assert stall["redelivered"] == stall["held"] and set(again.delivery_count) >= {2}
@@ -96,7 +100,7 @@ def test_crash_and_stall_release_held_records_to_other_members(cluster1, topic):
     assert "leave" not in set(events[events.member == "m1"].kind)
     # The stalled member carried on after the stall: what it held was processed twice.
     assert stall["processed_twice"] == stall["held"]
-    dup = share.duplicates(group.messages())
+    dup = share_groups.duplicated_messages(group.messages())
     assert set(stalled.msg_id) <= set(dup.index)
 
 
@@ -106,12 +110,12 @@ def test_member_counts_and_duplicates_from_rows():
         "offset": [0, 1, 1, 0], "msg_id": [0, 1, 1, 2], "delivery_count": [1, 1, 2, 1],
         "t": [0.1, 0.2, 0.3, 0.4], "t_received": [0.1, 0.2, 0.3, 0.4],
     })
-    counts = share.member_counts(rows, ["a", "b", "c"])
+    counts = share_groups.member_counts(rows, ["a", "b", "c"])
     assert counts.records.tolist() == [2, 2, 0]
     assert counts.partitions.tolist() == [[0], [0, 1], []]
-    dup = share.duplicates(rows)
+    dup = share_groups.duplicated_messages(rows)
     assert dup.index.tolist() == [1] and dup.loc[1, "members"] == ["a", "b"]
     held = rows.iloc[[1]].assign(processed=True)
-    result = share.redelivery(rows, held, t_fault=0.25)
+    result = share_groups.redelivery(rows, held, t_fault=0.25)
     assert result["redelivered"] == 1 and result["to_members"] == ["b"]
     assert result["first_s"] == pytest.approx(0.05) and result["processed_twice"] == 1

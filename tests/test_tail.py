@@ -1,10 +1,10 @@
-"""consumer.Tail, the live reader without a group, against a real broker."""
+"""readers.Tail, the live reader without a group, against a real broker."""
 
 import pytest
 
 from labkit.cluster import unique_name, wait_until
-from labkit.workloads.consumer import Tail
 from labkit.workloads.producer import run_producer
+from labkit.workloads.readers import Tail
 
 
 def test_tail_reads_what_was_written_before_and_while_it_runs(cluster1):

@@ -2,10 +2,11 @@
 
 Pure logic on DataFrames, no Kafka: ``audit(produced, found)`` compares the producer's
 per-message records (``ProducerRun.records``, see ``labkit.workloads.producer``) with what an
-independent reader found (``labkit.workloads.consumer.read_topic``), matched on ``msg_id`` from the
+independent reader found (``labkit.workloads.readers.read_topic``), matched on ``msg_id`` from the
 ``lab.id`` header.
 
-Definitions (each counted per partition and in total):
+Definitions (each counted per partition and in total; duplicates and losses are
+``labkit.analysis.accounting``'s, the one accounting of the lab):
 
 - **duplicates**: extra copies. A ``msg_id`` found n times adds n - 1; ``duplicated_ids``
   counts the msg_ids found more than once.
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from labkit.analysis import accounting
 
 ORDERS = ("partition", "key")
 COUNTS = ("sent", "acked", "failed", "unreported", "found", "distinct", "duplicates",
@@ -109,7 +112,7 @@ def audit(produced: pd.DataFrame, found: pd.DataFrame, run_id: str | None = None
 
     seen = found.sort_values(["topic", "partition", "offset"], kind="stable").copy()
     seen["topic"] = seen.topic.astype(str)
-    seen["nth_copy"] = seen.groupby("msg_id").cumcount()
+    seen["nth_copy"] = accounting.copy_number(seen.msg_id)
     streams = ["topic", "partition"] + (["key"] if order == "key" else [])
     first = seen[seen.nth_copy == 0]
     # The highest msg_id before each record in its stream (-1 before the first one).
@@ -121,7 +124,7 @@ def audit(produced: pd.DataFrame, found: pd.DataFrame, run_id: str | None = None
     seen = seen.reset_index(drop=True)
 
     acked = sent[sent.error == ""]
-    lost = acked[~acked.msg_id.isin(seen.msg_id)]
+    lost = acked[accounting.missing(acked.msg_id, seen.msg_id)]
     place = ["topic", "partition", "offset", "msg_id"]
     acked_found = acked[acked.msg_id.isin(seen.msg_id) & (acked.offset >= 0)]
     matched = acked_found[place].astype({"partition": "int64", "offset": "int64"}).merge(
@@ -173,6 +176,53 @@ def totals_table(results, names=None) -> pd.DataFrame:
     return pd.DataFrame(rows, index=index, columns=list(COUNTS))
 
 
+def crash_totals(runs) -> pd.DataFrame:
+    """The audit totals of every config in every crash run: index (config, run), ``COUNTS``.
+
+    Args:
+        runs: ``labkit.experiments.durability.crash_runs`` results (their ``number`` and
+            ``audits``: config label -> ``AuditResult``).
+    """
+    return totals_table({(label, run.number): result for run in runs
+                         for label, result in run.audits.items()}, names=["config", "run"])
+
+
+LOST_COLUMNS = ("config", "run", "victim", "topic", "partition", "msg_id", "led_by_victim",
+                "acked_s")
+"""The columns of ``lost_messages``, in order."""
+
+
+def lost_messages(runs) -> pd.DataFrame:
+    """Every acknowledged message a crash run lost, with where and when it was acknowledged.
+
+    Args:
+        runs: ``labkit.experiments.durability.crash_runs`` results (their number, victim,
+            led, topics, producers, audits and kill_wall).
+
+    Returns:
+        Columns ``LOST_COLUMNS``: config, run, victim, topic, partition, msg_id,
+        led_by_victim (the victim led its partition when it was killed), acked_s (when its
+        delivery report came, seconds relative to the kill; negative is before it).
+    """
+    frames = []
+    for run in runs:
+        for label, result in run.audits.items():
+            lost = result.lost
+            if lost.empty:
+                continue
+            producer = run.producers[label]
+            led = run.led[run.topics[label]]
+            frames.append(pd.DataFrame({
+                "config": label, "run": run.number, "victim": run.victim,
+                "topic": lost.topic.astype(str).to_numpy(),
+                "partition": lost.partition.to_numpy(), "msg_id": lost.msg_id.to_numpy(),
+                "led_by_victim": lost.partition.isin(led).to_numpy(),
+                "acked_s": (lost.t_delivered + producer.started_wall - run.kill_wall).to_numpy(),
+            }))
+    return (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame(columns=list(LOST_COLUMNS)))
+
+
 def _count(frame: pd.DataFrame, columns: dict[str, pd.Series | None]) -> pd.DataFrame:
     """Count rows (None) or true values of each boolean Series per (topic, partition)."""
     data = {name: (np.ones(len(frame), dtype=np.int64) if mask is None
@@ -189,50 +239,6 @@ def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:
     if missing:
         raise ValueError(f"{name} lacks the column(s) {', '.join(missing)}; it has "
                          f"{', '.join(map(str, frame.columns))}")
-
-
-def plot_copies(result: AuditResult, partition: int | None = None,
-                events: pd.DataFrame | None = None, started_wall: float | None = None,
-                ax=None):
-    """Plot one partition's log: each record's offset against the time it was sent.
-
-    First copies in order are grey, extra copies red, reordered records orange; vertical
-    lines mark faults. Needs ``t_produced`` in ``result.found`` (``read_topic`` has it).
-
-    Args:
-        result: an ``audit()`` result.
-        partition: the partition to draw; default the one with the most duplicates.
-        events: ``FaultSchedule.events`` (its action, broker and wall columns).
-        started_wall: wall-clock time (epoch seconds) that is 0 on the x axis, e.g.
-            ``FaultSchedule.started_wall``; default the first send.
-        ax: matplotlib axes to draw on (default a new figure).
-
-    Returns:
-        The figure.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots()
-    table = result.per_partition[result.per_partition.partition >= 0]
-    if partition is None:
-        partition = int(table.sort_values("duplicates", kind="stable").partition.iloc[-1])
-    log = result.found[result.found.partition == partition]
-    zero = started_wall if started_wall is not None else log.t_produced.min()
-    t = log.t_produced - zero
-    for mask, color, label in ((log.nth_copy.eq(0) & ~log.reordered, "0.6", "in order"),
-                               (log.reordered, "tab:orange", "reordered"),
-                               (log.nth_copy.gt(0), "tab:red", "extra copy")):
-        ax.scatter(t[mask], log.offset[mask], s=4, color=color,
-                   label=f"{label} ({int(mask.sum())})")
-    for row in (events.itertuples() if events is not None else ()):
-        at = row.wall.timestamp() - zero
-        ax.axvline(at, color="k", lw=0.8, ls="--")
-        ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
-                    rotation=90, va="top", ha="right", fontsize=8)
-    ax.set(xlabel="sent at (s)", ylabel="offset", title=f"Partition {partition}: the log")
-    ax.legend(loc="lower right", markerscale=3)
-    return ax.figure
 
 
 EVIDENCE_COLUMNS = ("msg_id", "problem", "topic", "partition", "offset", "nth_copy", "copies",
@@ -278,7 +284,7 @@ def evidence(result: AuditResult, produced: pd.DataFrame, started_wall: float = 
     shift = 0.0 if zero_wall is None else started_wall - zero_wall
     seen = result.found
     copies = seen.groupby("msg_id").size()
-    duplicated = set(copies.index[copies > 1])
+    duplicated = set(seen.msg_id[seen.nth_copy > 0])
     reordered = set(seen.msg_id[seen.reordered])
     lost = set(result.lost.msg_id)
     problem = {m: ("duplicated+reordered" if m in reordered else "duplicated")

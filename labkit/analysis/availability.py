@@ -2,20 +2,27 @@
 
 Pure logic on DataFrames, no Kafka. The inputs are a producer's per-message ``records``
 (``ProducerRun.records``, see ``labkit.workloads.producer``: t_send, t_delivered, error,
-...) and, for ``visibility``, the rows of a live reader (``labkit.workloads.consumer.Tail``).
+...) and, for ``visibility``, the rows of a live reader (``labkit.workloads.readers.Tail``).
 Times are seconds on one clock, the run's or any other the caller shifted them to.
 
 - ``phases``: cut the run at given instants (a fault, a state the cluster was seen to reach)
   and count, per phase, the messages sent, acknowledged and failed, by error name.
-- ``outages`` / ``outage_at``: the stretches with no successful delivery at all.
+- ``outages`` / ``outage_at``: the stretches with no successful delivery at all (measured by
+  ``labkit.analysis.gaps``).
 - ``visibility`` / ``read_delays``: when each message became readable, against when it
   was acknowledged.
+- ``below_min_isr``: a ``min_isr_outage`` run (``labkit.experiments.replication``) cut at its
+  milestones.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from labkit.analysis import gaps
 
 NOT_SENT = ("BufferError",)
 """Error names of messages the client dropped before queueing them (never sent)."""
@@ -73,14 +80,20 @@ def phases(records: pd.DataFrame, starts, end: float | None = None,
     return pd.DataFrame(rows, columns=[*PHASE_COLUMNS, *error_names])
 
 
+def acked_times(records: pd.DataFrame) -> pd.Series:
+    """When each successful delivery report came (``t_delivered`` of the rows with error "")."""
+    _require(records, ["t_delivered", "error"])
+    return records.t_delivered[(records.error == "") & records.t_delivered.notna()]
+
+
 def outages(records: pd.DataFrame, min_gap_s: float = 1.0, start: float | None = None,
             end: float | None = None) -> pd.DataFrame:
     """Stretches longer than ``min_gap_s`` in which no message was acknowledged.
 
-    A stretch runs from one successful delivery report (``t_delivered`` with error "") to
-    the next. With ``start`` (``end``) given, the time from it to the first delivery (from
-    the last delivery to it) counts as a stretch too; a run with no delivery at all is then
-    one outage from ``start`` to ``end``.
+    ``gaps.between`` of the successful delivery reports (``acked_times``). With ``start``
+    (``end``) given, the time from it to the first delivery (from the last delivery to it)
+    counts as a stretch too; a run with no delivery at all is then one outage from
+    ``start`` to ``end``.
 
     Args:
         records: ``ProducerRun.records``.
@@ -92,18 +105,9 @@ def outages(records: pd.DataFrame, min_gap_s: float = 1.0, start: float | None =
         Columns start_s (the last delivery before the outage, or ``start``), end_s (the
         first after it, or ``end``), seconds; longest first.
     """
-    _require(records, ["t_delivered", "error"])
-    done = np.sort(records.t_delivered[(records.error == "")
-                                       & records.t_delivered.notna()].to_numpy())
-    points = np.concatenate([[start] if start is not None else [], done,
-                             [end] if end is not None else []]).astype(float)
-    if len(points) < 2:
-        return pd.DataFrame({"start_s": [], "end_s": [], "seconds": []})
-    gaps = np.diff(points)
-    keep = gaps > min_gap_s
-    frame = pd.DataFrame({"start_s": points[:-1][keep], "end_s": points[1:][keep],
-                          "seconds": gaps[keep]})
-    return frame.sort_values("seconds", ascending=False, kind="stable").reset_index(drop=True)
+    found = gaps.between(acked_times(records), start=start, end=end, longer_than=min_gap_s)
+    return found.rename(columns={"start": "start_s", "end": "end_s"})[
+        ["start_s", "end_s", "seconds"]]
 
 
 def outage_at(records: pd.DataFrame, t: float) -> tuple[float, float]:
@@ -111,13 +115,9 @@ def outage_at(records: pd.DataFrame, t: float) -> tuple[float, float]:
 
     Returns:
         (the last successful delivery at or before ``t``, the first after it), on the
-        records' clock; NaN for a side with no such delivery.
+        records' clock; NaN for a side with no such delivery (``gaps.around``).
     """
-    _require(records, ["t_delivered", "error"])
-    done = records.t_delivered[(records.error == "") & records.t_delivered.notna()]
-    before, after = done[done <= t], done[done > t]
-    return (float(before.max()) if len(before) else float("nan"),
-            float(after.min()) if len(after) else float("nan"))
+    return gaps.around(acked_times(records), t)
 
 
 def visibility(records: pd.DataFrame, seen: pd.DataFrame, run_id: str,
@@ -126,7 +126,7 @@ def visibility(records: pd.DataFrame, seen: pd.DataFrame, run_id: str,
 
     Args:
         records: ``ProducerRun.records``.
-        seen: a live reader's rows (``labkit.workloads.consumer.Tail.rows``: run_id, msg_id and the
+        seen: a live reader's rows (``labkit.workloads.readers.Tail.rows``: run_id, msg_id and the
             wall-clock ``t_consumed``), possibly of several runs.
         run_id: the run's id (``ProducerRun.run_id``).
         zero_wall: wall-clock time (epoch seconds) that is 0 on the run's clock
@@ -169,6 +169,64 @@ def read_delays(records: pd.DataFrame, starts, end: float | None = None) -> pd.D
                      "median_s": float(np.median(read)) if len(read) else np.nan,
                      "max_s": float(read.max()) if len(read) else np.nan})
     return pd.DataFrame(rows, columns=["phase", "acked", "read", "median_s", "max_s"])
+
+
+@dataclass
+class BelowMinIsr:
+    """What the producers of ``replication.min_isr_outage`` met with the ISR below min and after.
+
+    The cuts notebook 22 checks its findings on.
+
+    Attributes:
+        below_s: seconds from the ISRs seen shrunk until the first restart began.
+        counts: per producer label (rows), the phase "ISR below min" of ``run.phases()``:
+            sent, acked, failed, unreported, then one column per error name.
+        refused: per label, writes refused with NOT_ENOUGH_REPLICAS in that phase.
+        other_failures: per label, "<n> with <error>" for the phase's other failures.
+        held: records of the writes acknowledged from the ISRs seen shrunk until the first
+            restart began, per label (with t_seen if the run had a live reader).
+        enough: records of the writes acknowledged from "min ISR met" until the second
+            restart returned, per label.
+        first_restart: the event restarting ``down[0]``.
+        second_restart: the event restarting ``down[1]``.
+    """
+
+    below_s: float
+    counts: pd.DataFrame
+    refused: dict[str, int]
+    other_failures: dict[str, str]
+    held: dict[str, pd.DataFrame]
+    enough: dict[str, pd.DataFrame]
+    first_restart: pd.Series
+    second_restart: pd.Series
+
+
+def below_min_isr(run, down) -> BelowMinIsr:
+    """Cut a ``replication.min_isr_outage`` run at its milestones for notebook 22's findings.
+
+    Args:
+        run: the ``labkit.experiments.replication.ReplicationRun``.
+        down: the brokers it killed, in restart order (as passed to ``min_isr_outage``).
+
+    Raises:
+        KeyError: the run lacks a milestone or event of ``min_isr_outage``.
+    """
+    first, second = run.event("restart", down[0]), run.event("restart", down[1])
+    shrank, met = run.t("ISR shrank"), run.t("min ISR met")
+    table = run.phases().droplevel("number")
+    below = table[table.phase == "ISR below min"].drop(columns=["phase", "start_s", "end_s"])
+    counts = list(PHASE_COLUMNS[3:])
+    errors = [c for c in below.columns if c not in counts]
+    refused, other = {}, {}
+    for label, row in below.iterrows():
+        refused[label] = int(row.get("NOT_ENOUGH_REPLICAS", 0))
+        other[label] = ", ".join(f"{int(row[e])} with {e}" for e in errors
+                                 if e != "NOT_ENOUGH_REPLICAS" and row[e])
+    held = {label: run.acked_between(label, shrank, first.t_s) for label in run.producers}
+    enough = {label: run.acked_between(label, met, second.done_s) for label in run.producers}
+    return BelowMinIsr(below_s=first.t_s - shrank, counts=below.astype(int), refused=refused,
+                       other_failures=other, held=held, enough=enough, first_restart=first,
+                       second_restart=second)
 
 
 def _require(frame: pd.DataFrame, columns: list[str]) -> None:

@@ -11,6 +11,8 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 from scipy import stats as scipy_stats
 
+from labkit.analysis import accounting, gaps, rates
+
 PERCENTILES = (50.0, 95.0, 99.0, 99.9, 100.0)
 HIST_MAX_US = 600_000_000  # 10 minutes
 
@@ -97,22 +99,16 @@ def throughput(records: pd.DataFrame, bucket_s: float = 0.1, time_column: str = 
                ) -> pd.DataFrame:
     """Messages and megabytes per second, in buckets of ``bucket_s`` by ``time_column``.
 
-    Only delivered messages count (``error == ""``).
+    Only delivered messages count (``error == ""``); ``rates.per_second`` does the counting.
 
     Returns:
         Columns: t (bucket start, s), msgs_per_s, mb_per_s.
     """
     done = records[(records.error == "") & records[time_column].notna()]
-    if done.empty:
-        return pd.DataFrame({"t": [], "msgs_per_s": [], "mb_per_s": []})
-    bucket = np.floor(done[time_column] / bucket_s).astype(int)
-    grouped = done.groupby(bucket).agg(n=("msg_id", "size"), b=("size", "sum"))
-    grouped = grouped.reindex(range(bucket.min(), bucket.max() + 1), fill_value=0)
-    return pd.DataFrame({
-        "t": grouped.index * bucket_s,
-        "msgs_per_s": grouped.n.values / bucket_s,
-        "mb_per_s": grouped.b.values / bucket_s / 1e6,
-    })
+    msgs = rates.per_second(done[time_column], bucket_s)
+    mb = rates.per_second(done[time_column], bucket_s, weights=done["size"]) / 1e6
+    return pd.DataFrame({"t": msgs.index.to_numpy(), "msgs_per_s": msgs.to_numpy(),
+                         "mb_per_s": mb.to_numpy()})
 
 
 def partition_counts(records: pd.DataFrame) -> pd.DataFrame:
@@ -241,32 +237,6 @@ def summary(runs, warmup_s: float | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("label")
 
 
-def outcomes(run, found: pd.DataFrame) -> dict[str, int]:
-    """What became of a run's messages, given what a fresh reader found in the topic.
-
-    Args:
-        run: a ``labkit.workloads.producer.ProducerRun``.
-        found: ``labkit.workloads.consumer.read_topic`` rows (any runs; filtered by ``run.run_id``).
-
-    Returns:
-        delivered (report said delivered), failed (report said failed), dropped (never
-        accepted: BufferError), unreported_present (no report, but in the topic),
-        unreported_missing (no report and not in the topic), present (in the topic at all).
-    """
-    rec = run.records
-    ids = set(found.loc[found.run_id == run.run_id, "msg_id"])
-    unreported = rec.msg_id[rec.error == "unreported"]
-    in_topic = unreported.isin(ids)
-    return {
-        "delivered": int((rec.error == "").sum()),
-        "failed": int((~rec.error.isin(["", "unreported", "BufferError"])).sum()),
-        "dropped": int((rec.error == "BufferError").sum()),
-        "unreported_present": int(in_topic.sum()),
-        "unreported_missing": int((~in_topic).sum()),
-        "present": len(ids),
-    }
-
-
 def partition_table(runs, topic: str | None = None) -> pd.DataFrame:
     """Delivered messages per partition, one row per run (index: label), for a heat map.
 
@@ -351,30 +321,61 @@ def ownership(events: pd.DataFrame, end: float | None = None) -> pd.DataFrame:
 def ownership_gaps(intervals: pd.DataFrame) -> pd.DataFrame:
     """Stretches during which a partition had no consuming owner, from ``ownership``.
 
+    ``gaps.between`` of each partition's ownerships (a hand-over in the same instant is a gap
+    of 0 s).
+
     Returns:
         Columns partition, start, end, gap_s, cause (how the previous ownership ended),
-        from_member, to_member.
+        from_member, to_member; by partition, then in time order.
     """
+    columns = ["partition", "start", "end", "gap_s", "cause", "from_member", "to_member"]
     rows = []
     for part, owned in intervals.groupby("partition"):
-        owned = owned.sort_values("start")
-        for prev, nxt in zip(owned.iloc[:-1].itertuples(), owned.iloc[1:].itertuples(),
-                             strict=True):
-            if nxt.start >= prev.end:
-                rows.append((part, prev.end, nxt.start, nxt.start - prev.end, prev.ended_by,
-                             prev.member, nxt.member))
-    return pd.DataFrame(rows, columns=["partition", "start", "end", "gap_s", "cause",
-                                       "from_member", "to_member"])
+        found = gaps.between(owned.start, owned.end).sort_values("start", kind="stable")
+        rows.append(pd.DataFrame({
+            "partition": part, "start": found.start, "end": found.end, "gap_s": found.seconds,
+            "cause": intervals.ended_by.loc[found.before].to_numpy(),
+            "from_member": intervals.member.loc[found.before].to_numpy(),
+            "to_member": intervals.member.loc[found.after].to_numpy()}))
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(rows, ignore_index=True)[columns]
+
+
+def pauses_by_change(gaps: pd.DataFrame, events: pd.DataFrame,
+                     after_s: float = 0.5) -> pd.DataFrame:
+    """Ownership gaps grouped by the membership change (join, leave, crash) before them.
+
+    Args:
+        gaps: ``ownership_gaps``.
+        events: the group's events.
+        after_s: changes before this (the group forming) count as the start-up.
+
+    Returns:
+        One row per episode ("start-up", then e.g. "crash m3", in time order): partitions
+        paused, median pause s, longest pause s.
+    """
+    changes = events[events.kind.isin(["join", "leave", "crash"]) & (events.t > after_s)]
+    episode = pd.cut(gaps.start, bins=[0, *changes.t, float("inf")],
+                     labels=["start-up", *[f"{kind} {member}" for kind, member
+                                           in zip(changes.kind, changes.member, strict=True)]])
+    table = gaps.groupby(episode, observed=True).gap_s.agg(["count", "median", "max"])
+    table.columns = ["partitions paused", "median pause s", "longest pause s"]
+    return table
 
 
 def member_throughput(messages: pd.DataFrame, bucket_s: float = 1.0) -> pd.DataFrame:
-    """Messages processed per second by each member (columns) per bucket of ``t`` (index)."""
+    """Messages processed per second by each member (columns) per bucket of ``t`` (index).
+
+    ``rates.per_second`` of each member's messages, over the buckets of the whole group.
+    """
     if messages.empty:
         return pd.DataFrame()
-    bucket = (messages.t // bucket_s) * bucket_s
-    table = messages.groupby([bucket, "member"]).size().unstack(fill_value=0) / bucket_s
-    full = np.arange(table.index.min(), table.index.max() + bucket_s / 2, bucket_s)
-    return table.reindex(np.round(full, 6), fill_value=0)
+    first, last = messages.t.min(), messages.t.max()
+    table = pd.DataFrame({member: rates.per_second(rows.t, bucket_s, start=first, end=last)
+                          for member, rows in messages.groupby("member")})
+    table.index = np.round(table.index.to_numpy(), 6)
+    return table.rename_axis(columns="member")
 
 
 def assignment_table(assignment: dict[str, list[str]]) -> pd.DataFrame:
@@ -392,22 +393,17 @@ def delivery_counts(messages: pd.DataFrame, produced) -> dict[str, int]:
             iterable of msg_ids of a single run (matched by msg_id alone).
 
     Returns:
-        processed (rows of those messages), unique, duplicates (rows beyond the first per
-        message), lost (acknowledged but never processed).
+        ``accounting.tally`` in a group's words: processed (its found: rows of those
+        messages), unique (its distinct), duplicates (rows beyond the first per message),
+        lost (acknowledged but never processed).
     """
     runs = [produced] if hasattr(produced, "run_id") else produced
     if isinstance(runs, list) and runs and all(hasattr(r, "run_id") for r in runs):
-        acked = pd.MultiIndex.from_tuples(
-            [(r.run_id, i) for r in runs for i in r.records.msg_id[r.records.error == ""]])
-        keys = pd.MultiIndex.from_arrays([messages.run_id, messages.msg_id])
+        counts = accounting.tally(accounting.acked_keys(runs), accounting.found_keys(messages))
     else:
-        acked = pd.Index(list(produced))
-        keys = pd.Index(messages.msg_id)
-    seen = keys[keys.isin(acked)]
-    unique = seen.unique()
-    return {"processed": len(seen), "unique": len(unique),
-            "duplicates": int(len(seen) - len(unique)),
-            "lost": int((~acked.isin(unique)).sum())}
+        counts = accounting.tally(produced, messages.msg_id)
+    return {"processed": counts["found"], "unique": counts["distinct"],
+            "duplicates": counts["duplicates"], "lost": counts["lost"]}
 
 
 def comparison(value: float, other: float, tolerance: float = 0.0) -> str:
@@ -430,7 +426,7 @@ def step_tables(table: pd.DataFrame, columns, first_phase: str = "start") -> lis
     """A per-(scenario, phase) table of group steps as one scenario x phase table per column.
 
     Args:
-        table: indexed by (scenario, phase), e.g. ``labkit.experiments.assignment.summary``'s.
+        table: indexed by (scenario, phase), e.g. ``labkit.analysis.groups.phase_summaries``'.
         columns: which columns, in order.
         first_phase: the phase left out, the group forming rather than a step.
 

@@ -26,10 +26,9 @@ slowest latency in every bucket stays under the threshold, and no report is an e
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from labkit.analysis import metrics
+from labkit.analysis import gaps, metrics
 from labkit.analysis.timeline import partition_changes
 
 OK = ""  # a producer record's ``error`` when the message was delivered
@@ -282,29 +281,6 @@ def with_leader_moves(events: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame
     return pd.concat([events, rows], ignore_index=True).sort_values("wall", kind="stable")
 
 
-def longest_gap(times, after: float | None = None) -> tuple[float, float]:
-    """The longest stretch between two consecutive times, e.g. of consumed messages.
-
-    Args:
-        times: event times (any order).
-        after: consider only stretches ending after this time.
-
-    Returns:
-        (start, end) of the stretch; (nan, nan) with fewer than two times.
-    """
-    ordered = np.sort(np.asarray(times, dtype=float))
-    if len(ordered) < 2:
-        return float("nan"), float("nan")
-    starts, ends = ordered[:-1], ordered[1:]
-    if after is not None:
-        keep = ends > after
-        if not keep.any():
-            return float("nan"), float("nan")
-        starts, ends = starts[keep], ends[keep]
-    i = int(np.argmax(ends - starts))
-    return float(starts[i]), float(ends[i])
-
-
 def consumption_gap(messages: pd.DataFrame, fault_wall: float) -> pd.Series:
     """The longest stretch in which a consumer group processed nothing, around a fault.
 
@@ -316,7 +292,7 @@ def consumption_gap(messages: pd.DataFrame, fault_wall: float) -> pd.Series:
         A Series: from_s and to_s (seconds after the fault: the last message before the
         stretch, the first after it) and gap_s.
     """
-    start, end = longest_gap(messages.t_consumed, after=fault_wall)
+    start, end = gaps.longest(messages.t_consumed, after=fault_wall)
     return pd.Series({"from_s": start - fault_wall, "to_s": end - fault_wall,
                       "gap_s": end - start})
 
@@ -358,63 +334,3 @@ def group_reaction(events: pd.DataFrame, started_wall: float, fault_wall: float,
                                             "last_error"])
     table.index.name = "member"
     return table
-
-
-def consumed_per_second(messages: pd.DataFrame, zero_wall: float,
-                        bucket_s: float = 0.5) -> pd.DataFrame:
-    """Messages a group processed per second, in buckets of wall time since ``zero_wall``.
-
-    Returns:
-        Columns t (bucket start, seconds since ``zero_wall``) and msgs_per_s, with empty
-        buckets as 0.
-    """
-    if messages.empty:
-        return pd.DataFrame({"t": [], "msgs_per_s": []})
-    bucket = np.floor((messages.t_consumed - zero_wall) / bucket_s).astype(int)
-    counts = bucket.value_counts().sort_index()
-    counts = counts.reindex(range(counts.index.min(), counts.index.max() + 1), fill_value=0)
-    return pd.DataFrame({"t": counts.index * bucket_s, "msgs_per_s": counts.values / bucket_s})
-
-
-def plot_group(messages: pd.DataFrame, events: pd.DataFrame, started_wall: float,
-               zero_wall: float, faults: pd.DataFrame | None = None, bucket_s: float = 0.5,
-               ax=None, title: str = "The consumer group"):
-    """Messages a group processed per second, its members' lost and regained partitions marked.
-
-    The faults are marked too, as ``plots.fault_timeline`` marks them.
-
-    Args:
-        messages: ``ConsumerGroup.messages()``.
-        events: ``ConsumerGroup.events()``.
-        started_wall: the group's ``started_wall``.
-        zero_wall: wall time drawn as 0 on the x axis, e.g. a ``ProducerRun.started_wall``.
-        faults: ``FaultSchedule.events`` (and any extra rows with action, broker, wall).
-        bucket_s: bucket width in seconds.
-        ax: the axes (a new figure if None).
-        title: the axes title.
-
-    Returns:
-        The figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from labkit.viz.plots import fault_markers
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3))
-    rate = consumed_per_second(messages, zero_wall, bucket_s)
-    ax.plot(rate.t, rate.msgs_per_s, drawstyle="steps-post", color="tab:blue",
-            label="processed/s")
-    shown = events[events.kind.isin(["lost", "assign", "error"])]
-    at = shown.t + started_wall - zero_wall
-    style = {"lost": ("v", "tab:red"), "assign": ("^", "tab:green"), "error": ("x", "black")}
-    top = max(float(rate.msgs_per_s.max()) if len(rate) else 1.0, 1.0)
-    for kind, (marker, color) in style.items():
-        mask = (shown.kind == kind).to_numpy()
-        if mask.any():
-            ax.scatter(at[mask], np.full(mask.sum(), top * 1.05), marker=marker, color=color,
-                       label=f"{kind} ({int(mask.sum())})", zorder=3)
-    fault_markers(ax, faults, zero_wall)
-    ax.set(xlabel="seconds since the run started", ylabel="messages/s", title=title)
-    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
-    return ax.figure

@@ -1,7 +1,8 @@
 """Fault timelines: what changed in the partitions a watcher sampled.
 
-Pure: works on the samples ``labkit.cluster.faults.PartitionWatch`` records (columns wall,
-topic, partition, leader, isr).
+Pure: works on partition samples (``labkit.cluster.faults.PARTITION_SAMPLE_COLUMNS``: wall,
+topic, partition, leader, isr, replicas), as a ``PartitionWatch`` or a ``FaultRun`` records
+them, and on partition tables (``Cluster.partitions()``).
 """
 
 from __future__ import annotations
@@ -28,3 +29,36 @@ def partition_changes(timeline: pd.DataFrame) -> pd.DataFrame:
     out["was_leader"] = out.was_leader.astype(int)
     out["isr"], out["was_isr"] = out.isr.map(list), out.was_isr.map(list)
     return out[["wall", "topic", "partition", "leader", "isr", "was_leader", "was_isr"]]
+
+
+def leaders_after(before: pd.DataFrame, after: pd.DataFrame, broker: int) -> pd.DataFrame:
+    """Who leads, in a later partition table, the partitions ``broker`` led in an earlier one.
+
+    Args:
+        before: a partition table (topic, partition, leader), e.g. ``FaultRun.before``.
+        after: a later one, e.g. ``FaultRun.after``.
+        broker: the broker whose leaderships are followed.
+
+    Returns:
+        One row per partition ``broker`` led before: topic, partition, leader (in ``after``;
+        -1: none, or the partition is missing), moved (a live broker other than ``broker``
+        leads it now).
+    """
+    led = before.loc[before.leader == broker, ["topic", "partition"]]
+    now = after.set_index(["topic", "partition"]).leader
+    keys = list(zip(led.topic, led.partition, strict=True))
+    leader = [int(now.get(key, -1)) for key in keys]
+    out = led.reset_index(drop=True).assign(leader=leader)
+    out["moved"] = (out.leader >= 0) & (out.leader != broker)
+    return out
+
+
+def leaders_per_broker(table: pd.DataFrame, brokers: list[int]) -> pd.Series:
+    """Count partitions led by each broker (brokers leading none included, as 0).
+
+    Args:
+        table: a partition table (a leader column), e.g. ``Cluster.partitions()``.
+        brokers: the brokers to count for.
+    """
+    counts = table[table.leader >= 0].leader.value_counts()
+    return counts.reindex(sorted(brokers), fill_value=0).rename("partitions led")

@@ -94,29 +94,37 @@ def retrying(call: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
     Raises:
         KafkaException: another error, or a transient one still there after ``timeout`` s.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return call()
-        except KafkaException as exc:
-            err = exc.args[0]
-            if not (err.retriable() or err.code() in TRANSIENT_ERRORS) \
-                    or time.monotonic() > deadline:
-                raise
-        time.sleep(interval)
+    def transient(exc: Exception) -> bool:
+        if not isinstance(exc, KafkaException):
+            return False
+        err = exc.args[0]
+        return err.retriable() or err.code() in TRANSIENT_ERRORS
+
+    return wait_until(lambda: [call()], timeout, "a transient error to pass", interval,
+                      passes=transient, on_timeout=lambda last: last)[0]
 
 
-def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2, *,
+               passes: Callable[[Exception], bool] | None = None,
+               on_timeout: Callable[[Exception | None], Exception] | None = None) -> T:
     """Call ``check`` until it returns a truthy value and return that value.
 
+    The one deadline loop of labkit: every wait with a time limit goes through it.
+
     Args:
-        check: called repeatedly; exceptions count as "not yet".
+        check: called repeatedly (at least once); a falsy value or an exception that
+            ``passes`` means "not yet".
         timeout: seconds before giving up.
         what: the awaited condition, for the error message.
         interval: seconds between calls.
+        passes: which exceptions of ``check`` mean "not yet"; the others propagate at once.
+            Default: every ``Exception``.
+        on_timeout: builds the exception raised when time is up, from the last exception
+            that passed (None if none did). Default: a ``TimeoutError`` naming ``what``.
 
     Raises:
-        TimeoutError: the condition did not hold within ``timeout`` seconds.
+        TimeoutError: the condition did not hold within ``timeout`` seconds (or what
+            ``on_timeout`` returns).
     """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -125,12 +133,17 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
             value = check()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - a failing probe means "not yet"
+        except Exception as exc:
+            if passes is not None and not passes(exc):
+                raise
             last_error = exc
         if time.monotonic() >= deadline:
+            if on_timeout is not None:
+                raise on_timeout(last_error)
             detail = f" (last error: {last_error})" if last_error else ""
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}{detail}")
-        time.sleep(interval)
+        if interval:
+            time.sleep(interval)
 
 
 class Cluster:
@@ -266,15 +279,18 @@ class Cluster:
         Raises:
             ValueError: the topic does not exist.
         """
-        deadline = time.monotonic() + settle
-        while True:
-            meta = self.admin().list_topics(topic, timeout=10).topics.get(topic)
-            if meta is not None and meta.error is None:
-                return meta
-            if time.monotonic() >= deadline:
-                reason = meta.error.str() if meta is not None else "not in metadata"
-                raise ValueError(f"unknown topic {topic!r}: {reason}")
-            time.sleep(0.1)
+        found = [None]
+
+        def known():
+            found[0] = self.admin().list_topics(topic, timeout=10).topics.get(topic)
+            return found[0] is not None and found[0].error is None and found[0]
+
+        def unknown(_last) -> ValueError:
+            reason = found[0].error.str() if found[0] is not None else "not in metadata"
+            return ValueError(f"unknown topic {topic!r}: {reason}")
+
+        return wait_until(known, settle, f"topic {topic}", 0.1, passes=lambda _exc: False,
+                          on_timeout=unknown)
 
     def _partition(self, topic: str, partition: int):
         parts = self.topic_metadata(topic).partitions

@@ -1,14 +1,15 @@
-"""Break a broker and watch the cluster heal: leadership and ISR sampled over time.
+"""Break a broker and watch the cluster heal: fault events and partition samples, recorded.
 
-Each function applies one fault to a ``LocalCluster``, then samples the partition table of
-the given topics until the cluster has settled, and returns a ``FaultRun`` whose
-``timeline`` DataFrame (columns: t, topic, partition, leader, isr_size, replicas) plots
-directly. ``t`` is seconds since the fault.
+Two schemas, documented here once, that every fault recorder and partition watcher writes:
 
-``FaultSchedule`` instead applies a list of faults at set times in a background thread while
-the caller runs a workload (a producer, a consumer group), and records when each happened;
-``PartitionWatch`` samples leaders and ISRs meanwhile, so the cluster's reaction (a fenced
-broker's leaderships moving, an ISR shrinking and growing back) can be lined up with both.
+- fault events (``FAULT_EVENT_COLUMNS``), written by a ``FaultRecorder``: ``kill`` and ``restart``
+  (one fault, then samples until the cluster settled: a ``FaultRun``), ``FaultSchedule``
+  (faults at set times in a background thread while the caller runs a workload) and the
+  scripted experiments of ``labkit.experiments.replication``;
+- partition samples (``PARTITION_SAMPLE_COLUMNS``), written by ``partition_samples``: the samples of
+  a ``FaultRun`` and of a ``PartitionWatch`` (leaders and ISRs sampled in a background
+  thread), so the cluster's reaction (a fenced broker's leaderships moving, an ISR shrinking
+  and growing back) can be lined up with the faults and the workload.
 """
 
 from __future__ import annotations
@@ -25,18 +26,102 @@ from confluent_kafka.admin import AdminClient
 
 from labkit.cluster import Cluster, FaultInjectionUnavailable, client_log, wait_until
 
+FAULT_EVENT_COLUMNS = ("step", "action", "target", "broker", "at_s", "t_s", "done_s", "wall")
+"""The columns of every fault-event frame, one row per fault applied.
+
+step (its number, from 0), action (one of ``SCHEDULE_ACTIONS``), target (as given: a broker
+id, ``"leader:<topic>:<partition>"`` or ``"last"``), broker (the id acted on), at_s (when it
+was due), t_s (when it began) and done_s (when the action returned; a restart returns once
+the broker serves clients again, see ``wait_serving``), all in seconds since the recorder
+started (``perf_counter``); wall (when it began, a UTC ``Timestamp``: ``wall.timestamp()``
+aligns it with epoch seconds such as a ``ProducerRun.started_wall``).
+"""
+
+PARTITION_SAMPLE_COLUMNS = ("wall", "topic", "partition", "leader", "isr", "replicas")
+"""The columns of every partition-sample frame, one row per partition per sample.
+
+wall (epoch seconds the metadata answer came: a request can block for seconds mid-fault, and
+the state it reports is the state at its end), topic, partition, leader (-1: none), isr
+(sorted broker ids), replicas (broker ids, the preferred one first).
+"""
+
+
+def partition_samples(table: pd.DataFrame, wall: float) -> pd.DataFrame:
+    """One sample: ``Cluster.partitions()`` rows as ``PARTITION_SAMPLE_COLUMNS``, taken at wall."""
+    return table.assign(wall=float(wall), isr=table.isr.map(sorted),
+                        replicas=table.replicas.map(list))[list(PARTITION_SAMPLE_COLUMNS)]
+
+
+class FaultRecorder:
+    """Apply faults to a cluster one after another and record each (``FAULT_EVENT_COLUMNS``).
+
+    Its clock starts when it is made: ``t_s`` and ``done_s`` are seconds since then.
+
+    Args:
+        cluster: a cluster labkit runs.
+        timeout: seconds each action may take (a restart waits until the broker serves).
+
+    Attributes:
+        started_wall: epoch seconds at t = 0.
+    """
+
+    def __init__(self, cluster: Cluster, timeout: float = 60):
+        self.cluster, self.timeout = cluster, timeout
+        self.started_wall = time.time()
+        self._t0 = time.perf_counter()
+        self._rows: list[dict] = []
+
+    def elapsed(self) -> float:
+        """Seconds since the recorder was made."""
+        return time.perf_counter() - self._t0
+
+    def act(self, action: str, broker: int, at_s: float | None = None, target=None,
+            do: Callable[[], None] | None = None) -> dict:
+        """Apply ``action`` to ``broker`` (``apply``, or ``do`` if given) and record it.
+
+        Args:
+            action: one of ``SCHEDULE_ACTIONS``.
+            broker: the broker acted on.
+            at_s: when the step was due (default: when it began).
+            target: the step's target as given (default: the broker id).
+            do: what to call instead of ``apply``.
+
+        Returns:
+            The event's row (``FAULT_EVENT_COLUMNS``, wall in epoch seconds).
+        """
+        t_s, wall = self.elapsed(), time.time()
+        (do or (lambda: apply(self.cluster, action, broker, self.timeout)))()
+        row = {"step": len(self._rows), "action": action,
+               "target": str(broker if target is None else target), "broker": broker,
+               "at_s": t_s if at_s is None else at_s, "t_s": t_s, "done_s": self.elapsed(),
+               "wall": wall}
+        self._rows.append(row)
+        return row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The faults applied so far, one row each (``FAULT_EVENT_COLUMNS``)."""
+        events = pd.DataFrame(list(self._rows), columns=list(FAULT_EVENT_COLUMNS))
+        events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
+        return events
+
 
 @dataclass
 class FaultRun:
     """What one fault did.
 
     Attributes:
-        action: "kill", "restart", "pause" or "resume".
+        action: "kill" or "restart".
         broker: the broker acted on.
         before: partition table just before the fault (see ``Cluster.partitions``).
         after: partition table once settled.
         settled_after_s: seconds from the fault until the settle condition held.
-        timeline: one row per partition per sample.
+        events: the fault (``FAULT_EVENT_COLUMNS``, one row).
+        timeline: the partition samples (``PARTITION_SAMPLE_COLUMNS``) from just before the fault
+            until settled, with a column t: seconds since the fault began.
     """
 
     action: str
@@ -44,6 +129,7 @@ class FaultRun:
     before: pd.DataFrame
     after: pd.DataFrame
     settled_after_s: float
+    events: pd.DataFrame
     timeline: pd.DataFrame
 
 
@@ -51,30 +137,26 @@ def _watch(cluster: Cluster, topics, action: str, broker: int, do: Callable[[], 
            settled: Callable[[pd.DataFrame], bool], timeout: float,
            interval: float = 0.25) -> FaultRun:
     before = cluster.partitions(topics)
-    samples = [before.assign(t=0.0, isr_size=before.isr.map(len),
-                             replicas=before.replicas.map(len))]
-    t0 = time.monotonic()
-    do()
-    while True:
-        try:
-            table = cluster.partitions(topics)
-        except Exception:  # noqa: BLE001 - metadata can be briefly unavailable mid-fault
-            table = None
-        # Stamped when the answer came: a metadata request can block for seconds mid-fault,
-        # and the state it reports is the state at its end, not at its start.
-        t = time.monotonic() - t0
-        if table is not None:
-            samples.append(table.assign(t=t, isr_size=table.isr.map(len),
-                                        replicas=table.replicas.map(len)))
-            if settled(table):
-                break
-        if t > timeout:
-            raise TimeoutError(f"cluster did not settle within {timeout:g} s after {action} "
-                               f"of broker {broker}")
-        time.sleep(interval)
-    timeline = pd.concat(samples, ignore_index=True)[
-        ["t", "topic", "partition", "leader", "isr_size", "replicas"]]
-    return FaultRun(action, broker, before, table, t, timeline)
+    samples = [partition_samples(before, time.time())]
+    recorder = FaultRecorder(cluster, timeout)
+    recorder.act(action, broker, do=do)
+    fault = recorder.events.iloc[0]
+    fault_wall, fault_t = fault.wall.timestamp(), fault.t_s
+
+    tables: list[pd.DataFrame] = []
+
+    def sample() -> bool:
+        tables.append(cluster.partitions(topics))  # raises while metadata is unavailable
+        samples.append(partition_samples(tables[-1], time.time()))
+        return settled(tables[-1])
+
+    wait_until(sample, timeout, f"the cluster to settle after {action} of broker {broker}",
+               interval=interval)
+    after = tables[-1]
+    timeline = pd.concat(samples, ignore_index=True)
+    timeline["t"] = (timeline.wall - fault_wall).clip(lower=0.0)
+    return FaultRun(action, broker, before, after, recorder.elapsed() - fault_t,
+                    recorder.events, timeline)
 
 
 def kill(cluster: Cluster, broker: int, topics, timeout: float = 60) -> FaultRun:
@@ -94,12 +176,6 @@ def restart(cluster: Cluster, broker: int, topics, timeout: float = 120) -> Faul
         lambda t: bool((t.isr.map(len) == t.replicas.map(len)).all()),
         timeout,
     )
-
-
-def leaders_per_broker(table: pd.DataFrame, brokers: list[int]) -> pd.Series:
-    """Count partitions led by each broker (brokers leading none included, as 0)."""
-    counts = table[table.leader >= 0].leader.value_counts()
-    return counts.reindex(sorted(brokers), fill_value=0).rename("partitions led")
 
 
 # -- fault schedules: faults at set times while a workload runs ----------------------------
@@ -150,31 +226,22 @@ class FaultSchedule:
         self.heal = heal
         self.step_timeout = step_timeout
         self.started_wall = float("nan")
-        self._rows: list[dict] = []
+        self._recorder = FaultRecorder(cluster, step_timeout)  # made again on entering
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-        self._t0 = 0.0
 
     @property
     def events(self) -> pd.DataFrame:
-        """One row per applied step.
+        """One row per applied step (``FAULT_EVENT_COLUMNS``).
 
-        Columns: step (index into ``steps``), action, target, broker (the id acted on),
-        at_s (scheduled), t_s (when it began, seconds since entering, ``perf_counter``),
-        done_s (when the action returned; a restart returns once the broker serves
-        clients again, see ``wait_serving``), wall (wall-clock time it began, a UTC
-        ``Timestamp``; ``wall.timestamp()`` aligns it with epoch seconds such as
-        ``read_topic``'s ``t_produced``).
+        step is the index into ``steps``; times are seconds since entering the block.
         """
-        events = pd.DataFrame(self._rows, columns=["step", "action", "target", "broker",
-                                                   "at_s", "t_s", "done_s", "wall"])
-        events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
-        return events
+        return self._recorder.events
 
     def __enter__(self) -> FaultSchedule:
-        self._t0 = time.perf_counter()
-        self.started_wall = time.time()
+        self._recorder = FaultRecorder(self.cluster, self.step_timeout)
+        self.started_wall = self._recorder.started_wall
         self._thread = threading.Thread(target=self._run, name="labkit-fault-schedule",
                                         daemon=True)
         self._thread.start()
@@ -184,7 +251,7 @@ class FaultSchedule:
         if exc_type is not None:
             self._stop.set()  # the workload failed: cancel the steps still due
         remaining = max(0.0, self.steps[-1][0] - self.elapsed()) if self.steps else 0.0
-        timeout = remaining + self.step_timeout * (len(self.steps) - len(self._rows) + 1)
+        timeout = remaining + self.step_timeout * (len(self.steps) - len(self._recorder) + 1)
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._stop.set()
@@ -192,7 +259,7 @@ class FaultSchedule:
             if exc_type is None and self._error is None:
                 self._error = TimeoutError(
                     f"the fault schedule did not finish within {timeout:g} s after the block "
-                    f"ended ({len(self._rows)} of {len(self.steps)} steps applied)"
+                    f"ended ({len(self._recorder)} of {len(self.steps)} steps applied)"
                 )
         if self.heal:
             try:
@@ -204,20 +271,16 @@ class FaultSchedule:
 
     def elapsed(self) -> float:
         """Seconds since the block was entered."""
-        return time.perf_counter() - self._t0
+        return self._recorder.elapsed()
 
     def _run(self) -> None:
         last: int | None = None
         try:
-            for index, (at_s, action, target) in enumerate(self.steps):
+            for at_s, action, target in self.steps:
                 if self._stop.wait(max(0.0, at_s - self.elapsed())):
                     return
                 broker = self._resolve(target, last)
-                t_s, wall = self.elapsed(), time.time()
-                apply(self.cluster, action, broker, self.step_timeout)
-                self._rows.append({"step": index, "action": action, "target": str(target),
-                                   "broker": broker, "at_s": at_s, "t_s": t_s,
-                                   "done_s": self.elapsed(), "wall": wall})
+                self._recorder.act(action, broker, at_s=at_s, target=target)
                 last = broker
         except BaseException as exc:  # noqa: BLE001 - handed to the caller in __exit__
             self._error = exc
@@ -398,7 +461,7 @@ class PartitionWatch:
         self._admin = AdminClient(cluster.client_config(logger=client_log, **{
             "socket.timeout.ms": int(request_timeout * 1000),
             "allow.auto.create.topics": False}))
-        self._rows: list[tuple] = []
+        self._samples: list[pd.DataFrame] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="labkit-partition-watch",
                                         daemon=True)
@@ -413,27 +476,27 @@ class PartitionWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            wall = time.time()
             try:
                 found = self._admin.list_topics(timeout=self.request_timeout).topics
-                rows = [(wall, topic, p.id, p.leader, sorted(p.isrs))
-                        for topic in self.topics if topic in found
-                        for p in sorted(found[topic].partitions.values(), key=lambda p: p.id)]
+                table = pd.DataFrame(
+                    [{"topic": topic, "partition": p.id, "leader": p.leader,
+                      "replicas": list(p.replicas), "isr": sorted(p.isrs)}
+                     for topic in self.topics if topic in found
+                     for p in sorted(found[topic].partitions.values(), key=lambda p: p.id)],
+                    columns=["topic", "partition", "leader", "replicas", "isr"])
             except Exception:  # noqa: BLE001 - a paused or dead broker: skip this sample
                 self.missed += 1
             else:
-                self._rows.extend(rows)
+                self._samples.append(partition_samples(table, time.time()))
             self._stop.wait(self.interval)
 
     @property
     def timeline(self) -> pd.DataFrame:
-        """One row per partition per sample.
-
-        Columns: wall (epoch seconds), topic, partition, leader (-1: none), isr (sorted
-        broker ids).
-        """
-        return pd.DataFrame(list(self._rows),
-                            columns=["wall", "topic", "partition", "leader", "isr"])
+        """One row per partition per sample (``PARTITION_SAMPLE_COLUMNS``)."""
+        samples = list(self._samples)
+        if not samples:
+            return pd.DataFrame(columns=list(PARTITION_SAMPLE_COLUMNS))
+        return pd.concat(samples, ignore_index=True)
 
 
 def wait_healthy(cluster: Cluster, topics, timeout: float = 60) -> float:

@@ -9,7 +9,7 @@ will break leads partition 0, coordinates its group) first asks for a preferred 
 election itself, so that a shared cluster that earlier notebooks broke looks like a fresh
 one, and nothing is left for the controller to move during the run.
 
-``off_preferred`` is pure; ``elect_preferred`` talks to the cluster.
+``with_preferred`` and ``off_preferred`` are pure; ``elect_preferred`` talks to the cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +20,21 @@ from confluent_kafka import ElectionType, KafkaException, TopicPartition
 from labkit.cluster import Cluster, wait_until
 
 
+def with_preferred(table: pd.DataFrame) -> pd.DataFrame:
+    """Each partition's preferred replica, and whether another broker leads it.
+
+    Args:
+        table: ``Cluster.partitions()`` (topic, partition, leader, replicas, isr).
+
+    Returns:
+        ``table`` with the columns preferred (the first assigned replica, -1 if none) and
+        off_preferred (a live leader other than the preferred replica leads).
+    """
+    preferred = table.replicas.map(lambda replicas: replicas[0] if len(replicas) else -1)
+    return table.assign(preferred=preferred,
+                        off_preferred=(table.leader >= 0) & (table.leader != preferred))
+
+
 def off_preferred(table: pd.DataFrame) -> pd.DataFrame:
     """The partitions whose leader is not their preferred replica (the first assigned).
 
@@ -27,11 +42,12 @@ def off_preferred(table: pd.DataFrame) -> pd.DataFrame:
         table: ``Cluster.partitions()`` (topic, partition, leader, replicas, isr).
 
     Returns:
-        Those rows, with a column ``preferred``; a partition whose preferred replica is not
-        in its ISR is included (an election cannot move it until that replica catches up).
+        Those rows, with a column ``preferred`` (see ``with_preferred``); a partition with no
+        leader is included, and so is one whose preferred replica is not in its ISR (an
+        election cannot move it until that replica catches up).
     """
-    preferred = table.replicas.map(lambda replicas: replicas[0] if len(replicas) else -1)
-    return table.assign(preferred=preferred)[table.leader != preferred].reset_index(drop=True)
+    marked = with_preferred(table).drop(columns="off_preferred")
+    return marked[marked.leader != marked.preferred].reset_index(drop=True)
 
 
 def elect_preferred(cluster: Cluster, topics, timeout: float = 60) -> pd.DataFrame:

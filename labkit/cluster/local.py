@@ -461,7 +461,9 @@ class LocalCluster(Cluster):
         deadline = time.monotonic() + self.start_timeout
         expected = set(self.nodes)
         registered: set[int] = set()
-        while time.monotonic() < deadline:
+
+        def all_registered() -> bool:
+            nonlocal registered
             for node in self._all_nodes():
                 if not self._alive(node):
                     tail = self.log_tail(node.id, 30)
@@ -470,17 +472,18 @@ class LocalCluster(Cluster):
                     raise ClusterError(
                         f"{_name(node.id)} exited during start-up:\n{self._errors(node.id)}"
                     )
-            with contextlib.suppress(KafkaException):
-                registered = set(self.admin().list_topics(timeout=2).brokers)
-            if registered >= expected:
-                break
-            time.sleep(0.3)
-        else:
+            registered = set(self.admin().list_topics(timeout=2).brokers)
+            return registered >= expected
+
+        def unregistered(_last) -> ClusterError:
             missing = sorted(expected - registered)
             tails = "\n".join(f"--- broker {b} ---\n{self._errors(b)}" for b in missing)
-            raise ClusterError(
+            return ClusterError(
                 f"brokers {missing} did not register within {self.start_timeout:g} s:\n{tails}"
             )
+
+        wait_until(all_registered, self.start_timeout, "every broker to register", 0.3,
+                   passes=lambda exc: isinstance(exc, KafkaException), on_timeout=unregistered)
         self._probe_write(deadline)
 
     def _probe_write(self, deadline: float) -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from labkit.cluster import CONTROLLER_ID, Cluster, wait_until
 from labkit.cluster.faults import heal, serving
-from labkit.cluster.leadership import elect_preferred
+from labkit.cluster.leadership import elect_preferred, with_preferred
 
 SURVEY_COLUMNS = ["topic", "partition", "leader", "preferred", "replicas", "isr",
                   "under_replicated", "off_preferred"]
@@ -77,30 +77,40 @@ def survey(cluster: Cluster, topics=None, settle: float = 5.0) -> pd.DataFrame:
             may not yet have applied the metadata of a topic created a moment ago.
 
     Returns:
-        One row per partition, ``SURVEY_COLUMNS``: preferred is the first replica;
-        off_preferred is true when a live leader other than it leads.
+        One row per partition, ``SURVEY_COLUMNS``: preferred and off_preferred as
+        ``leadership.with_preferred`` marks them.
 
     Raises:
         ValueError: a named topic does not exist.
     """
-    deadline = time.monotonic() + settle
-    while True:
-        found = cluster.admin().list_topics(timeout=10).topics
-        names = sorted(found) if topics is None else list(topics)
-        missing = [name for name in names if name not in found or found[name].error is not None]
-        if not missing:
-            break
-        if time.monotonic() >= deadline:
-            raise ValueError(f"unknown topic(s) {', '.join(map(repr, missing))}")
-        time.sleep(0.1)
-    rows = []
-    for name in names:
-        for p in sorted(found[name].partitions.values(), key=lambda p: p.id):
-            replicas = list(p.replicas)
-            preferred = replicas[0] if replicas else -1
-            rows.append((name, p.id, p.leader, preferred, replicas, sorted(p.isrs),
-                         len(p.isrs) < len(replicas), p.leader >= 0 and p.leader != preferred))
-    return pd.DataFrame(rows, columns=SURVEY_COLUMNS)
+    answers: list[dict] = []
+
+    def complete() -> bool:
+        answers.append(cluster.admin().list_topics(timeout=10).topics)
+        return not _missing(answers[-1], topics)
+
+    try:
+        wait_until(complete, settle, "the named topics to show in the metadata", interval=0.1)
+    except TimeoutError:
+        if not answers:
+            cluster.admin().list_topics(timeout=10)  # raises what kept the metadata away
+        missing = _missing(answers[-1], topics)
+        raise ValueError(f"unknown topic(s) {', '.join(map(repr, missing))}") from None
+    found = answers[-1]
+    names = sorted(found) if topics is None else list(topics)
+    rows = [{"topic": name, "partition": p.id, "leader": p.leader, "replicas": list(p.replicas),
+             "isr": sorted(p.isrs), "under_replicated": len(p.isrs) < len(p.replicas)}
+            for name in names
+            for p in sorted(found[name].partitions.values(), key=lambda p: p.id)]
+    table = pd.DataFrame(rows, columns=["topic", "partition", "leader", "replicas", "isr",
+                                        "under_replicated"])
+    return with_preferred(table)[SURVEY_COLUMNS]
+
+
+def _missing(found: dict, topics) -> list[str]:
+    """The named topics the metadata ``found`` lacks or reports an error for."""
+    names = [] if topics is None else list(topics)
+    return [name for name in names if name not in found or found[name].error is not None]
 
 
 def restore(cluster: Cluster, topics=None, timeout: float = 120) -> Preparation:

@@ -4,5 +4,6 @@ Each wires a cluster, workloads and faults into one scripted run and returns rec
 ``scenarios`` (membership changes during a live stream), ``assignment`` (one scenario played by
 several groups), ``commits`` (a member killed or stalled per commit mode), ``side_effects`` (a
 consumer crash mid-batch), ``durability`` (a leader crash per producer config), ``replication``
-(min.insync.replicas and unclean leader election). No math and no plots here.
+(min.insync.replicas and unclean leader election), ``broker_pause`` (the group coordinator
+frozen under producers and a group). No math and no plots here.
 """

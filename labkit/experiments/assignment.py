@@ -1,15 +1,14 @@
 """Partition assignment compared: one membership scenario played by several groups at once.
 
-A ``Scenario`` is a group configuration plus a list of membership steps (``add`` a member,
-``remove`` one gracefully, ``restart`` one after some time away). ``run_scenarios`` plays
+A ``Scenario`` is a group configuration plus a list of membership steps (``add_member``,
+``remove_member`` gracefully, ``restart_member`` after some time away). ``run_scenarios`` plays
 several scenarios side by side, each its own ``ConsumerGroup`` on the same topics, so every
 strategy or protocol meets the same conditions at the same time. After the start and after
 each step it waits until the group has settled (``settle``): for a KIP-848 group that
 includes every member owning the target assignment the coordinator computed for it.
 
-The records are the groups' events; ``phase_summary`` turns them into what moved and how long
-partitions had no owner in each phase, from ``labkit.analysis.metrics.ownership`` and
-``ownership_gaps``.
+The records are the groups' events and phases; ``labkit.analysis.groups.phase_summary``
+turns them into what moved and how long partitions had no owner in each phase.
 
 Columns of ``ScenarioRun.phases``:
 
@@ -24,7 +23,6 @@ after        member -> sorted partitions, settled, after the step
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +33,10 @@ import pandas as pd
 from confluent_kafka.admin import ConfigResource
 
 from labkit.analysis import metrics
-from labkit.cluster import Cluster
+from labkit.cluster import Cluster, wait_until
 from labkit.workloads.consumer import ConsumerGroup
 
 STEP_KINDS = ("add", "remove", "restart")
-CALLBACK_KINDS = ("assign", "revoke", "lost")
 
 
 class Aborted(RuntimeError):
@@ -48,7 +45,7 @@ class Aborted(RuntimeError):
 
 @dataclass(frozen=True)
 class Step:
-    """One membership change of a scenario (make them with ``add``, ``remove``, ``restart``).
+    """One membership change of a scenario (``add_member``, ``remove_member``, ``restart_member``).
 
     Attributes:
         kind: "add", "remove" (graceful: the member closes and leaves) or "restart" (the
@@ -68,7 +65,7 @@ class Step:
         if self.kind not in STEP_KINDS:
             raise ValueError(f"step kind {self.kind!r}; use one of {', '.join(STEP_KINDS)}")
         if not self.member:
-            raise ValueError("a step needs a member name, e.g. add('m4')")
+            raise ValueError("a step needs a member name, e.g. add_member('m4')")
         if self.down_s < 0:
             raise ValueError(f"down_s={self.down_s!r} must be seconds >= 0")
 
@@ -78,17 +75,17 @@ class Step:
         return f"{self.kind} {self.member}"
 
 
-def add(member: str, **overrides: Any) -> Step:
+def add_member(member: str, **overrides: Any) -> Step:
     """A step: start a member named ``member`` (dotted settings via a dict: ``**{...}``)."""
     return Step("add", member, overrides=overrides)
 
 
-def remove(member: str) -> Step:
+def remove_member(member: str) -> Step:
     """A step: stop ``member`` gracefully (it closes its consumer and leaves the group)."""
     return Step("remove", member)
 
 
-def restart(member: str, down_s: float) -> Step:
+def restart_member(member: str, down_s: float) -> Step:
     """A step: close ``member``, wait ``down_s`` seconds, start it again under the same name."""
     return Step("restart", member, down_s=float(down_s))
 
@@ -190,20 +187,18 @@ def settle(group: ConsumerGroup, timeout: float = 90,
         Aborted: ``abort`` was set.
     """
     deadline = time.monotonic() + timeout
-    while True:
+
+    def settled():
         if abort is not None and abort.is_set():
             raise Aborted(f"stopped waiting for group {group.group_id}")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"group {group.group_id} did not settle within {timeout:g} s; "
-                               f"members own {group.assignment()}")
-        try:
-            assignment = group.wait_for_stable(timeout=min(2.0, left))
-            if targets_reached(group):
-                return assignment
-        except TimeoutError:
-            continue
-        time.sleep(0.2)
+        assignment = group.wait_for_stable(timeout=max(0.0, min(2.0, deadline - time.monotonic())))
+        return [assignment] if targets_reached(group) else None  # a list: {} is falsy
+
+    return wait_until(settled, timeout, f"group {group.group_id} to settle",
+                      passes=lambda exc: isinstance(exc, TimeoutError),
+                      on_timeout=lambda _last: TimeoutError(
+                          f"group {group.group_id} did not settle within {timeout:g} s; "
+                          f"members own {group.assignment()}"))[0]
 
 
 # -- running --------------------------------------------------------------------------------
@@ -217,7 +212,7 @@ def _check(scenarios: dict[str, Scenario]) -> None:
         for step in scenario.steps:
             if step.kind == "add":
                 if step.member in names:
-                    raise ValueError(f"scenario {label!r}: add({step.member!r}), but "
+                    raise ValueError(f"scenario {label!r}: add_member({step.member!r}), but "
                                      f"{step.member} is already a member")
                 names.add(step.member)
             elif step.member not in names:
@@ -284,100 +279,6 @@ def run_scenarios(cluster: Cluster, topics, scenarios: dict[str, Scenario],
         except BaseException:
             abort.set()  # the others stop at their next wait; the pool joins them
             raise
-
-
-# -- what the records say -------------------------------------------------------------------
-
-
-def _owners(assignment: dict[str, list[str]]) -> dict[str, str]:
-    return {part: member for member, parts in assignment.items() for part in parts}
-
-
-def _unavoidable(phase: str, before: dict, after: dict) -> int:
-    """Partitions that have to change owner in this phase, whatever the assignor."""
-    kind, _, member = phase.partition(" ")
-    if kind == "remove":
-        return len(before.get(member, []))
-    if kind == "add":
-        return len(after.get(member, []))
-    return 0
-
-
-def phase_summary(run: ScenarioRun) -> pd.DataFrame:
-    """What each phase of a scenario moved and how long partitions went without an owner.
-
-    A phase runs from its step's trigger to the next step's trigger (the last one to the end).
-
-    Returns:
-        Indexed by phase. Columns: settle_s (trigger to the last assign / revoke / lost
-        callback of the phase), handovers (partitions given to a member other than their
-        previous owner; one partition can count twice), unavoidable (hand-overs any assignor
-        must make: the leaver's partitions, or those the newcomer ends up with), net_moved
-        (partitions whose settled owner differs before and after), paused (partitions that
-        had no owner for a while), longest_pause_s (the longest such stretch), ownerless_s
-        (partition-seconds without an owner, summed).
-    """
-    intervals = run.ownership()
-    gaps = metrics.ownership_gaps(intervals)
-    events = run.events[run.events.kind.isin(CALLBACK_KINDS) & (run.events.t <= run.end)]
-    ordered = intervals.sort_values(["partition", "start"])
-    previous = ordered.groupby("partition").member.shift()
-    handed = ordered[previous.notna() & (ordered.member != previous)]
-    bounds = list(run.phases.t_trigger) + [run.end + 1e-9]
-    rows = []
-    for i, phase in enumerate(run.phases.itertuples(index=False)):
-        lo, hi = bounds[i], bounds[i + 1]
-        in_phase = gaps[(gaps.start >= lo) & (gaps.start < hi)]
-        callbacks = events[(events.t >= lo) & (events.t < hi)]
-        handovers = int(((handed.start >= lo) & (handed.start < hi)).sum())
-        before, after = _owners(phase.before), _owners(phase.after)
-        rows.append({
-            "phase": phase.phase,
-            "settle_s": float(callbacks.t.max() - lo) if len(callbacks) else 0.0,
-            "handovers": handovers,
-            "unavoidable": _unavoidable(phase.phase, phase.before, phase.after),
-            "net_moved": sum(1 for p, m in after.items() if p in before and before[p] != m),
-            "paused": int(in_phase.partition.nunique()),
-            "longest_pause_s": float(in_phase.gap_s.max()) if len(in_phase) else 0.0,
-            "ownerless_s": float(in_phase.gap_s.sum()),
-        })
-    return pd.DataFrame(rows).set_index("phase")
-
-
-def summary(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
-    """``phase_summary`` of every run, indexed by (scenario, phase)."""
-    return pd.concat({label: phase_summary(run) for label, run in runs.items()},
-                     names=["scenario", "phase"])
-
-
-def short_name(partition: str) -> str:
-    """"order-events-1a2b3c4d-5" -> "o5": a topic's first letter and the partition number."""
-    match = re.fullmatch(r"(.+)-(\d+)", partition)
-    if match is None:
-        return partition
-    return f"{match.group(1)[:1]}{match.group(2)}"
-
-
-def shapes(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
-    """The settled assignment after each phase, compactly: one row per (scenario, phase).
-
-    Columns: one per member, its partitions as short names (``short_name``), "" if it owned
-    none and absent if it was not a member then.
-    """
-    rows = {}
-    for label, run in runs.items():
-        for phase in run.phases.itertuples(index=False):
-            rows[(label, phase.phase)] = {
-                member: " ".join(short_name(p) for p in sorted(parts, key=_partition_order))
-                for member, parts in phase.after.items()}
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.names = ["scenario", "phase"]
-    return table[sorted(table.columns, key=lambda m: (len(m), m))].fillna("-")
-
-
-def _partition_order(partition: str):
-    topic, _, number = partition.rpartition("-")
-    return (topic, int(number)) if number.isdigit() else (partition, 0)
 
 
 def broker_group_settings(cluster: Cluster) -> dict[str, str]:

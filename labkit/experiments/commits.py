@@ -9,24 +9,10 @@ when it runs ahead (offsets committed before the work is done) it is at-most-onc
 ``fault_each()`` runs that experiment: one ``ConsumerGroup`` per variant (commit mode,
 ``max.poll.interval.ms``, ...), all reading the same messages, and one member of each
 crashed or stalled mid-stream. For each it records, at the moment of the fault, how far
-processing had got and what was committed (``FaultRun.at_fault``), then waits until the
-rest of the group has finished. ``outcomes()`` sets the measured duplicates and losses next
-to what those offsets predict.
-
-Columns of ``FaultRun.at_fault`` (one row per partition the faulty member owned):
-
-=========== ==============================================================================
-partition   "topic-partition"
-processed   next offset after the last message processed in it before the fault (for a
-            paused member: before it came back)
-committed   the group's committed offset then (the log start offset if none was committed)
-left        messages after ``processed``: the part of the stream still to come
-moved       bool, another member took the partition over (always, after a crash)
-redo        if moved, max(0, processed - committed): processed but not committed, so the
-            next owner processes them again
-skip        if moved, max(0, committed - processed): committed but not processed, so nobody
-            ever will
-=========== ==============================================================================
+processing had got and what was committed (``MemberFaultRun.at_fault``), then waits until the
+rest of the group has finished. ``labkit.analysis.consumer_faults.commit_outcomes`` sets the
+measured duplicates and losses next to what those offsets predict; the columns of
+``MemberFaultRun.at_fault`` are those of ``consumer_faults.offsets_at_risk``.
 """
 
 from __future__ import annotations
@@ -40,6 +26,8 @@ import pandas as pd
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
+from labkit.analysis import accounting
+from labkit.analysis.consumer_faults import offsets_at_risk
 from labkit.cluster import Cluster, retrying, wait_until
 from labkit.workloads.consumer import ConsumerGroup
 
@@ -95,68 +83,9 @@ def log_offsets(cluster: Cluster, partitions: list[str], end: bool = True,
     return retrying(ask, timeout)
 
 
-def offsets_at_risk(processed: pd.DataFrame, committed: dict[str, int | None],
-                    starts: dict[str, int], ends: dict[str, int],
-                    moved: set[str] | None = None) -> pd.DataFrame:
-    """How far processing had got against what was committed (module docstring: columns).
-
-    Args:
-        processed: the messages processed in the partitions of interest up to the moment
-            of interest (``ConsumerGroup.messages()`` rows).
-        committed: the group's committed offsets then (``committed_offsets``).
-        starts: log start offsets, where a partition without a commit is read from
-            (``auto.offset.reset=earliest``).
-        ends: log end offsets (for ``left``).
-        moved: the partitions another member took over (default: all); one that stayed
-            with its member is neither redone nor skipped, as the member reads on from
-            where it was.
-    """
-    if len(processed):
-        part = processed.topic + "-" + processed.partition.astype(str)
-        upto = processed.offset.groupby(part).max() + 1
-    else:
-        upto = pd.Series(dtype=int)
-    rows = []
-    for p in sorted(committed):
-        done = int(upto.get(p, starts[p]))
-        resume = starts[p] if committed[p] is None else committed[p]
-        took_over = moved is None or p in moved
-        rows.append((p, done, resume, ends[p] - done, took_over,
-                     max(0, done - resume) if took_over else 0,
-                     max(0, resume - done) if took_over else 0))
-    return pd.DataFrame(rows, columns=["partition", "processed", "committed", "left", "moved",
-                                       "redo", "skip"])
-
-
-def delivery_by_partition(messages: pd.DataFrame, produced) -> pd.DataFrame:
-    """Duplicates and losses per partition, of what a producer run had acknowledged.
-
-    Args:
-        messages: ``ConsumerGroup.messages()`` (other runs' messages are ignored).
-        produced: the ``ProducerRun`` whose messages the group read.
-
-    Returns:
-        Indexed by "topic-partition": acked, processed (rows), duplicates (rows beyond the
-        first per message), lost (acknowledged, never processed).
-    """
-    rec = produced.records[produced.records.error == ""]
-    acked = (rec.topic.astype(str) + "-" + rec.partition.astype(str)).value_counts()
-    mine = messages[messages.run_id == produced.run_id]
-    mine = mine[mine.msg_id.isin(rec.msg_id)]
-    part = mine.topic + "-" + mine.partition.astype(str)
-    rows = mine.groupby(part).size()
-    unique = mine.groupby(part).msg_id.nunique()
-    table = pd.DataFrame({"acked": acked, "processed": rows, "unique": unique}).fillna(0)
-    table = table.astype(int)
-    table["duplicates"] = table.processed - table.unique
-    table["lost"] = table.acked - table.unique
-    table.index.name = "partition"
-    return table.drop(columns="unique").sort_index()
-
-
 @dataclass
-class FaultRun:
-    """One group's run through a fault.
+class MemberFaultRun:
+    """One group's run through a fault of one of its members.
 
     Attributes:
         label: the variant's name (e.g. the commit mode).
@@ -164,8 +93,8 @@ class FaultRun:
         member: the member that crashed or stalled.
         t_fault: when, seconds since the group started (its events' clock).
         t_back: when a paused member polled again (a crashed one never does: inf).
-        at_fault: its partitions then, with processed and committed offsets (module
-            docstring).
+        at_fault: its partitions then, with processed and committed offsets
+            (``consumer_faults.offsets_at_risk``).
         messages: ``ConsumerGroup.messages()`` at the end.
         events: ``ConsumerGroup.events()`` at the end.
         options: the ConsumerGroup arguments of this variant.
@@ -254,7 +183,7 @@ def _finished(group: ConsumerGroup, produced, partitions: list[str], ends: dict[
         return False
     if now - seen["since"] < quiet:
         return False
-    counts = delivery_by_partition(group.messages(), produced)
+    counts = accounting.partition_delivery(group.messages(), produced)
     if counts.lost.sum() == 0:
         return True
     committed = committed_offsets(group.cluster, group.group_id, partitions)
@@ -264,7 +193,7 @@ def _finished(group: ConsumerGroup, produced, partitions: list[str], ends: dict[
 def fault_each(cluster: Cluster, topics, produced, variants: dict[str, dict[str, Any]],
                fault: str = "crash", pause_s: float = 10.0, at: float = 0.3,
                member: str = "m1", quiet: float = 2.0, timeout: float = 180,
-               **common: Any) -> dict[str, FaultRun]:
+               **common: Any) -> dict[str, MemberFaultRun]:
     """Run one consumer group per variant over the same messages, and break one member each.
 
     All groups start together and read ``topics`` from the beginning. When a group has
@@ -276,7 +205,7 @@ def fault_each(cluster: Cluster, topics, produced, variants: dict[str, dict[str,
     Then the group runs on until every message was processed, or every offset committed,
     and nothing changed for ``quiet`` seconds; then it stops.
 
-    The committed offsets in ``FaultRun.at_fault`` are read just after the crash, or just
+    The committed offsets in ``MemberFaultRun.at_fault`` are read just after the crash, or just
     after the pause begins. For a pause that is what the next owner finds only with a manual
     commit mode: with auto commit, librdkafka may commit more in the background while the
     member is paused, until it leaves the group.
@@ -298,7 +227,7 @@ def fault_each(cluster: Cluster, topics, produced, variants: dict[str, dict[str,
             processing, config, ...).
 
     Returns:
-        label -> ``FaultRun``, in the order of ``variants``.
+        label -> ``MemberFaultRun``, in the order of ``variants``.
 
     Raises:
         ValueError: a bad fault, share or group argument (before anything starts).
@@ -325,11 +254,8 @@ def fault_each(cluster: Cluster, topics, produced, variants: dict[str, dict[str,
         ends = log_offsets(cluster, partitions)
         deadline = time.monotonic() + timeout
         faults: dict[str, tuple[float, list[str], dict[str, int | None]]] = {}
-        while len(faults) < len(groups):
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"groups {sorted(set(groups) - set(faults))} did not process {at:.0%} of "
-                    f"the messages and settle within {timeout:g} s")
+
+        def break_ready_members() -> bool:
             for label, group in groups.items():
                 if label in faults or not _ready(group, member, at, fault, partitions, starts,
                                                  ends):
@@ -344,7 +270,13 @@ def fault_each(cluster: Cluster, topics, produced, variants: dict[str, dict[str,
                 # finishes the batch in progress, which does not commit (``_ready``).
                 faults[label] = (t_fault, owned,
                                  committed_offsets(cluster, group.group_id, owned))
-            time.sleep(0.1)
+            return len(faults) == len(groups)
+
+        wait_until(break_ready_members, timeout, f"every group to reach the {fault}",
+                   interval=0.1, passes=lambda exc: False,  # a failing client call is an error
+                   on_timeout=lambda _: TimeoutError(
+                       f"groups {sorted(set(groups) - set(faults))} did not process {at:.0%} "
+                       f"of the messages and settle within {timeout:g} s"))
         unfinished: dict[str, dict] = {label: {} for label in groups}
 
         def all_finished():
@@ -363,10 +295,10 @@ def fault_each(cluster: Cluster, topics, produced, variants: dict[str, dict[str,
         t_fault, owned, committed = faults[label]
         messages, events = group.messages(), group.events()
         t_back = _came_back(events, member, t_fault)
-        runs[label] = FaultRun(label, fault, member, t_fault, t_back,
-                               _at_fault(messages, events, member, t_fault, t_back, owned,
-                                         committed, starts, ends),
-                               messages, events, options[label])
+        runs[label] = MemberFaultRun(label, fault, member, t_fault, t_back,
+                                     _at_fault(messages, events, member, t_fault, t_back, owned,
+                                               committed, starts, ends),
+                                     messages, events, options[label])
     return runs
 
 
@@ -379,7 +311,7 @@ def _came_back(events: pd.DataFrame, member: str, t_fault: float) -> float:
 def _at_fault(messages: pd.DataFrame, events: pd.DataFrame, member: str, t_fault: float,
               t_back: float, owned: list[str], committed: dict[str, int | None],
               starts: dict[str, int], ends: dict[str, int]) -> pd.DataFrame:
-    """The ``at_fault`` table, from what happened around the fault."""
+    """The ``at_fault`` table (``offsets_at_risk``), from what happened around the fault."""
     if t_back < float("inf"):  # paused: who took its partitions over before it came back
         taken = events[(events.kind == "assign") & (events.member != member)
                        & (events.t > t_fault) & (events.t <= t_back)]
@@ -391,39 +323,3 @@ def _at_fault(messages: pd.DataFrame, events: pd.DataFrame, member: str, t_fault
     # batch); nobody else touches its partitions until they move.
     before = (messages.t <= t_fault) | ((messages.member == member) & (messages.t < t_back))
     return offsets_at_risk(messages[part.isin(owned) & before], committed, starts, ends, moved)
-
-
-def outcomes(runs: dict[str, FaultRun], produced) -> pd.DataFrame:
-    """Measured duplicates and losses per run, next to what the offsets at the fault predict.
-
-    Args:
-        runs: ``fault_each`` results.
-        produced: the ``ProducerRun`` the groups read.
-
-    Returns:
-        Indexed by label: processed, duplicates, lost (whole group); the faulty member's
-        partitions, what it had processed in them (``processed_by_member``), ``redo`` and
-        ``skip`` predicted from the offsets at the fault, ``duplicates_there`` and
-        ``lost_there`` measured in those partitions.
-    """
-    rows = {}
-    for label, run in runs.items():
-        counts = delivery_by_partition(run.messages, produced)
-        there = counts.loc[counts.index.isin(run.partitions)]
-        msgs = run.messages
-        before = msgs[(msgs.member == run.member) & (msgs.t < run.t_back)
-                      & (msgs.topic + "-" + msgs.partition.astype(str)).isin(run.partitions)]
-        rows[label] = {
-            "processed": int(counts.processed.sum()),
-            "duplicates": int(counts.duplicates.sum()),
-            "lost": int(counts.lost.sum()),
-            "partitions": len(run.partitions),
-            "processed_by_member": len(before),
-            "redo": int(run.at_fault.redo.sum()),
-            "skip": int(run.at_fault.skip.sum()),
-            "duplicates_there": int(there.duplicates.sum()),
-            "lost_there": int(there.lost.sum()),
-        }
-    table = pd.DataFrame(rows).T
-    table.index.name = "variant"
-    return table

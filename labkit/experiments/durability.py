@@ -1,11 +1,14 @@
 """Producer durability under a broker crash: several configs, one fault, an audit each.
 
+``through_leader_fault`` is the single run: one producer, one leader fault, one audit.
+
 ``crash_runs`` repeats an experiment: fresh topics (one per producer config, replication
 factor 3, placed alike so that one broker leads the same partitions of every topic), a
 producer per config streaming to its topic at the same time, and one ``FaultSchedule``
 that SIGKILLs that broker mid-stream and starts it again a moment later. Every config sees
 the same crash at the same instant. Each topic is then read back and audited
-(``labkit.analysis.audit``). The victim changes from run to run.
+(``labkit.analysis.audit``). The victim changes from run to run; ``audit.crash_totals`` and
+``audit.lost_messages`` tabulate the runs.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from typing import Any
 import pandas as pd
 
 from labkit.analysis import broken_promises
-from labkit.analysis.audit import EVIDENCE_COLUMNS, AuditResult, audit, totals_table
+from labkit.analysis.audit import EVIDENCE_COLUMNS, AuditResult, audit
 from labkit.cluster import Cluster, unique_name
-from labkit.cluster.faults import FaultSchedule, wait_healthy
+from labkit.cluster.faults import FaultSchedule, leader_fault, wait_healthy
 from labkit.workloads import client_logs
-from labkit.workloads.consumer import read_topic
 from labkit.workloads.producer import Background, ProducerRun, run_producer, validate_config
+from labkit.workloads.readers import read_topic
 
 ACKS_CONFIGS: dict[str, dict[str, Any]] = {
     "acks=0": {"acks": "0", "enable.idempotence": False},
@@ -61,6 +64,54 @@ class LeaderCrash:
     def kill_wall(self) -> float:
         """Wall-clock time (epoch seconds) the kill began."""
         return self.events[self.events.action == "kill"].wall.iloc[0].timestamp()
+
+
+@dataclass
+class LeaderFault:
+    """One producer run through a fault of its partition's leader, and its audit.
+
+    Attributes:
+        producer: the ``ProducerRun``.
+        events: the ``FaultSchedule.events`` of the fault.
+        started_wall: the schedule's t = 0 (epoch seconds).
+        audit: the ``AuditResult`` of the topic read back after the cluster healed.
+    """
+
+    producer: ProducerRun
+    events: pd.DataFrame
+    started_wall: float
+    audit: AuditResult
+
+
+def through_leader_fault(cluster: Cluster, topic: str, config: dict[str, Any], fault: str,
+                         fault_at: float, fault_length: float, duration: float, rate: float,
+                         label: str, client_log_file: str | None = None,
+                         timeout: float = 120) -> LeaderFault:
+    """Stream to ``topic`` while the leader of its partition 0 breaks; then read back and audit.
+
+    Args:
+        cluster: a local cluster (fault injection).
+        topic: an existing topic, written by this run only.
+        config: the producer config.
+        fault: "pause", "kill" or "restart" (``faults.leader_fault``).
+        fault_at: seconds into the run the leader breaks.
+        fault_length: seconds until it is resumed or started again.
+        duration: seconds the producer sends.
+        rate: messages per second it offers.
+        label: the run's label.
+        client_log_file: capture the producer's librdkafka debug log to this file.
+        timeout: seconds the cluster may take to heal (full ISRs) after the run.
+
+    Returns:
+        The ``LeaderFault``.
+    """
+    steps = leader_fault(fault, topic, 0, fault_at, fault_length)
+    with FaultSchedule(cluster, steps) as schedule:
+        run = run_producer(cluster, config, duration=duration, rate=rate, topics=[topic],
+                           label=label, client_log_file=client_log_file)
+    wait_healthy(cluster, [topic], timeout=timeout)
+    return LeaderFault(run, schedule.events, schedule.started_wall,
+                       audit(run.records, read_topic(cluster, topic), run.run_id))
 
 
 def placement(brokers: list[int], victim: int, partitions: int) -> list[list[int]]:
@@ -100,7 +151,7 @@ def crash_runs(cluster: Cluster, configs: dict[str, dict[str, Any]], runs: int, 
         topic_config: topic configs (e.g. ``{"min.insync.replicas": "2"}``).
         common: settings added to every producer config (e.g. ``linger.ms``).
         client_log_dir: capture every producer's librdkafka debug log to a file in this
-            directory (``run<N>-<config>.log``), shown by ``evidence``; None captures
+            directory (``run<N>-<config>.log``), shown by ``crash_evidence``; None captures
             nothing.
         timeout: seconds a restart, or the wait for full ISRs after a run, may take (a
             restarted broker on a busy 2-core machine can need over a minute).
@@ -158,40 +209,7 @@ def _one_run(cluster, number, victim, configs, rate, duration, fault_at, down_s,
     return LeaderCrash(number, victim, led, topics, schedule.events, producers, audits)
 
 
-def totals(runs: list[LeaderCrash]) -> pd.DataFrame:
-    """The audit totals of every config in every run: index (config, run), ``COUNTS``."""
-    return totals_table({(label, run.number): result for run in runs
-                         for label, result in run.audits.items()}, names=["config", "run"])
-
-
-def lost_messages(runs: list[LeaderCrash]) -> pd.DataFrame:
-    """Every acknowledged message that was lost, with where and when it was acknowledged.
-
-    Columns: config, run, victim, topic, partition, msg_id, led_by_victim (the victim led
-    its partition when it was killed), acked_s (when its delivery report came, seconds
-    relative to the kill; negative is before it).
-    """
-    frames = []
-    for run in runs:
-        for label, result in run.audits.items():
-            lost = result.lost
-            if lost.empty:
-                continue
-            producer = run.producers[label]
-            led = run.led[run.topics[label]]
-            frames.append(pd.DataFrame({
-                "config": label, "run": run.number, "victim": run.victim,
-                "topic": lost.topic.astype(str).to_numpy(),
-                "partition": lost.partition.to_numpy(), "msg_id": lost.msg_id.to_numpy(),
-                "led_by_victim": lost.partition.isin(led).to_numpy(),
-                "acked_s": (lost.t_delivered + producer.started_wall - run.kill_wall).to_numpy(),
-            }))
-    columns = ["config", "run", "victim", "topic", "partition", "msg_id", "led_by_victim",
-               "acked_s"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-
-
-def evidence(runs: list[LeaderCrash], labels, problems=None) -> list:
+def crash_evidence(runs: list[LeaderCrash], labels, problems=None) -> list:
     """What a broken promise of some configs shows: their problem messages and the kills.
 
     The producers' log lines around those messages come too, if they were captured.

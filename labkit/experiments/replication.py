@@ -38,13 +38,10 @@ from labkit.cluster import (
     unique_name,
     wait_until,
 )
-from labkit.cluster.faults import PartitionWatch, apply, heal, wait_healthy
+from labkit.cluster.faults import FaultRecorder, PartitionWatch, heal, wait_healthy
 from labkit.workloads import client_logs
-from labkit.workloads.consumer import Tail, read_topic
 from labkit.workloads.producer import Background, ProducerRun, run_producer, validate_config
-
-EVENT_COLUMNS = ["step", "action", "target", "broker", "at_s", "t_s", "done_s", "wall"]
-"""The columns of ``ReplicationRun.events`` (those of ``FaultSchedule.events``)."""
+from labkit.workloads.readers import Tail, read_topic
 
 
 @dataclass
@@ -60,11 +57,13 @@ class ReplicationRun:
         producers: label -> its ``ProducerRun``.
         audits: label -> the audit of its messages in its topic, read back once the cluster
             was whole again.
-        events: the faults applied, one row each (``EVENT_COLUMNS``; ``at_s`` = ``t_s``).
+        events: the faults applied, one row each (``faults.FAULT_EVENT_COLUMNS``; ``at_s`` =
+            ``t_s``).
         milestones: states the cluster was seen to reach: name, t_s, wall.
         phase_starts: ``(t_s, name)`` pairs in time order, for ``availability.phases``.
-        partitions: the ``PartitionWatch`` timeline with a column t added.
-        seen: a live reader's rows (``consumer.Tail``), or None if none ran.
+        partitions: the ``PartitionWatch`` samples (``faults.PARTITION_SAMPLE_COLUMNS``)
+            with a column t added.
+        seen: a live reader's rows (``readers.Tail``), or None if none ran.
         started_wall: epoch seconds at t = 0.
         ended_s: when the producers were told to stop.
         min_insync: the topics' min.insync.replicas.
@@ -172,36 +171,24 @@ class ReplicationRun:
                                              self.started_wall, problems)
         return [shown[0], self.events[["action", "broker", "t_s", "done_s"]], *shown[1:]]
 
-    def outage(self, label: str, at: float) -> tuple[float, float]:
-        """The stretch around ``at`` with no acknowledgement for ``label``'s producer.
-
-        See ``availability.outage_at``; times on the run's clock.
-        """
-        return availability.outage_at(self.records(label), at)
-
 
 class _Script:
-    """Apply faults one after another and record them, and the states waited for."""
+    """Apply faults one after another (a ``FaultRecorder``), and record the states waited for."""
 
     def __init__(self, cluster: Cluster, timeout: float, first_phase: str):
-        self.cluster = cluster
         self.timeout = timeout
-        self.started_wall = time.time()
-        self._t0 = time.perf_counter()
-        self.events: list[dict[str, Any]] = []
+        self.faults = FaultRecorder(cluster, timeout)
+        self.started_wall = self.faults.started_wall
         self.milestones: list[tuple[str, float, float]] = []
         self.phase_starts: list[tuple[float, str]] = [(0.0, first_phase)]
         self.ended_s = float("nan")
 
     def now(self) -> float:
-        return time.perf_counter() - self._t0
+        return self.faults.elapsed()
 
-    def act(self, action: str, broker: int) -> None:
-        t_s, wall = self.now(), time.time()
-        apply(self.cluster, action, broker, self.timeout)
-        self.events.append({"step": len(self.events), "action": action, "target": str(broker),
-                            "broker": broker, "at_s": t_s, "t_s": t_s, "done_s": self.now(),
-                            "wall": wall})
+    def act(self, action: str, broker: int) -> float:
+        """Apply ``action`` to ``broker``; return when it began."""
+        return self.faults.act(action, broker)["t_s"]
 
     def phase(self, name: str, t_s: float | None = None) -> None:
         self.phase_starts.append((self.now() if t_s is None else t_s, name))
@@ -217,12 +204,8 @@ class _Script:
         self.milestones.append((name, t_s, time.time()))
         return t_s
 
-    def last_event_t(self) -> float:
-        return self.events[-1]["t_s"]
-
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        events = pd.DataFrame(self.events, columns=EVENT_COLUMNS)
-        events["wall"] = pd.to_datetime(events.wall, unit="s", utc=True)
+        events = self.faults.events
         milestones = pd.DataFrame(self.milestones, columns=["name", "t_s", "wall"])
         return events, milestones
 
@@ -303,7 +286,7 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
 
     Every producer writes its own stream to one new topic (replication factor 3,
     ``min.insync.replicas=min_insync``, leaders spread over the brokers), audited per
-    run; a live reader (``consumer.Tail``) follows the topic to see when each message
+    run; a live reader (``readers.Tail``) follows the topic to see when each message
     becomes readable. The sequence, each step waiting for the one before:
 
     1. ``baseline_s`` with every broker up;
@@ -361,17 +344,14 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
             script = _Script(cluster, timeout, "healthy")
             try:
                 time.sleep(baseline_s)
-                for broker in down:
-                    script.act("kill", broker)
-                script.phase(f"brokers {down[0]} and {down[1]} dead, not yet fenced",
-                             script.events[0]["t_s"])
+                kills = [script.act("kill", broker) for broker in down]  # when each began
+                script.phase(f"brokers {down[0]} and {down[1]} dead, not yet fenced", kills[0])
                 script.phase("ISR below min", script.reach(
                     "ISR shrank",
                     lambda: all(isr == survivors for isr in _isrs(cluster, [topic]).isr),
                     f"every ISR of {topic} to shrink to {survivors}"))
                 time.sleep(hold_s)
-                script.act("restart", first)
-                script.phase(f"broker {first} restarting", script.last_event_t())
+                script.phase(f"broker {first} restarting", script.act("restart", first))
                 script.phase("min ISR met", script.reach(
                     "min ISR met",
                     lambda: all(len(isr) >= min_insync for isr in _isrs(cluster, [topic]).isr),
@@ -386,65 +366,6 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
         wait_healthy(cluster, [topic], timeout)
         return _finish(cluster, script, configs, streams, topics, watch, tail, min_insync,
                        timeout)
-
-
-@dataclass
-class BelowMinIsr:
-    """What the producers of ``min_isr_outage`` met with the ISR below min and after.
-
-    The cuts notebook 22 checks its findings on.
-
-    Attributes:
-        below_s: seconds from the ISRs seen shrunk until the first restart began.
-        counts: per producer label (rows), the phase "ISR below min" of ``run.phases()``:
-            sent, acked, failed, unreported, then one column per error name.
-        refused: per label, writes refused with NOT_ENOUGH_REPLICAS in that phase.
-        other_failures: per label, "<n> with <error>" for the phase's other failures.
-        held: records of the writes acknowledged from the ISRs seen shrunk until the first
-            restart began, per label (with t_seen if the run had a live reader).
-        enough: records of the writes acknowledged from "min ISR met" until the second
-            restart returned, per label.
-        first_restart: the event restarting ``down[0]``.
-        second_restart: the event restarting ``down[1]``.
-    """
-
-    below_s: float
-    counts: pd.DataFrame
-    refused: dict[str, int]
-    other_failures: dict[str, str]
-    held: dict[str, pd.DataFrame]
-    enough: dict[str, pd.DataFrame]
-    first_restart: pd.Series
-    second_restart: pd.Series
-
-
-def below_min_isr(run: ReplicationRun, down) -> BelowMinIsr:
-    """Cut a ``min_isr_outage`` run at its milestones for notebook 22's findings.
-
-    Args:
-        run: the run.
-        down: the brokers it killed, in restart order (as passed to ``min_isr_outage``).
-
-    Raises:
-        KeyError: the run lacks a milestone or event of ``min_isr_outage``.
-    """
-    first, second = run.event("restart", down[0]), run.event("restart", down[1])
-    shrank, met = run.t("ISR shrank"), run.t("min ISR met")
-    phases = run.phases().droplevel("number")
-    below = phases[phases.phase == "ISR below min"].drop(columns=["phase", "start_s",
-                                                                   "end_s"])
-    counts = list(availability.PHASE_COLUMNS[3:])
-    errors = [c for c in below.columns if c not in counts]
-    refused, other = {}, {}
-    for label, row in below.iterrows():
-        refused[label] = int(row.get("NOT_ENOUGH_REPLICAS", 0))
-        other[label] = ", ".join(f"{int(row[e])} with {e}" for e in errors
-                                 if e != "NOT_ENOUGH_REPLICAS" and row[e])
-    held = {label: run.acked_between(label, shrank, first.t_s) for label in run.producers}
-    enough = {label: run.acked_between(label, met, second.done_s) for label in run.producers}
-    return BelowMinIsr(below_s=first.t_s - shrank, counts=below.astype(int), refused=refused,
-                       other_failures=other, held=held, enough=enough, first_restart=first,
-                       second_restart=second)
 
 
 UNCLEAN_LABELS = {"false": "unclean=false", "true": "unclean=true"}
@@ -519,23 +440,20 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
             script = _Script(cluster, timeout, "healthy")
             try:
                 time.sleep(baseline_s)
-                script.act("shutdown", follower)
-                script.phase(f"broker {follower} shut down", script.last_event_t())
+                script.phase(f"broker {follower} shut down", script.act("shutdown", follower))
                 script.reach(
                     f"only {leader} in sync",
                     lambda: all(isr == [leader] for isr in _isrs(cluster, topics.values()).isr),
                     f"both ISRs to shrink to [{leader}]")
                 time.sleep(hold_s)
-                script.act("kill", leader)
-                script.phase(f"broker {leader} dead", script.last_event_t())
+                script.phase(f"broker {leader} dead", script.act("kill", leader))
                 script.act("restart", follower)
                 script.phase(f"broker {follower} elected for unclean=true", script.reach(
                     "unclean leader elected",
                     lambda: leaders() == {clean: -1, unclean: follower},
                     f"broker {follower} to lead {unclean} and nobody {clean}"))
                 time.sleep(hold_s)
-                script.act("restart", leader)
-                script.phase(f"broker {leader} restarting", script.last_event_t())
+                script.phase(f"broker {leader} restarting", script.act("restart", leader))
                 wait_healthy(cluster, topics.values(), timeout)
                 script.phase("whole again", script.mark("whole again"))
                 time.sleep(tail_s)

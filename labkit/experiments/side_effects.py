@@ -32,8 +32,9 @@ assign themselves every partition rather than subscribe, so the replacement need
 for the crashed member's session to time out (notebook 14 shows that wait); they commit
 their offsets to their group all the same.
 
-The side effect is then counted against the input (``tally``): duplicates are rows beyond the
-first per message, gaps are input messages with no row at all.
+The side effect is then counted against the input
+(``labkit.analysis.consumer_faults.side_effect_outcomes``, with ``accounting.tally``):
+duplicates are rows beyond the first per message, lost are input messages with no row at all.
 
 Columns of ``CrashRun.received`` (the messages the crashing worker received, in order):
 
@@ -57,7 +58,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from confluent_kafka import (
     Consumer,
@@ -68,10 +68,11 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import OffsetSpec
 
-from labkit.cluster import Cluster, client_log, retrying, unique_name
+from labkit.cluster import Cluster, client_log, retrying, unique_name, wait_until
 from labkit.experiments.commits import log_offsets
-from labkit.workloads.consumer import abandon, read_topic
+from labkit.workloads.consumer import abandon
 from labkit.workloads.producer import parse_headers
+from labkit.workloads.readers import read_topic
 
 STRATEGIES = ("at-most-once", "at-least-once", "exactly-once-sqlite", "exactly-once-kafka")
 _SCHEMA = (
@@ -86,27 +87,6 @@ _SCHEMA = (
 
 class _Crash(Exception):
     """Raised inside a batch where the worker dies."""
-
-
-def tally(inputs: Iterable[int], found: Iterable[int]) -> dict[str, int]:
-    """Count a side effect against its input, by message id.
-
-    Args:
-        inputs: the input's message ids (each once).
-        found: the message id of every side-effect row, copies included.
-
-    Returns:
-        input (messages), rows (side-effect rows of input messages), distinct (input
-        messages with at least one row), duplicates (rows beyond the first per message),
-        gaps (input messages without a row), foreign (rows of no input message).
-    """
-    wanted = set(inputs)
-    ids = pd.Series(list(found), dtype="int64")
-    mine = ids[ids.isin(wanted)]
-    distinct = int(mine.nunique())
-    return {"input": len(wanted), "rows": len(mine), "distinct": distinct,
-            "duplicates": len(mine) - distinct, "gaps": len(wanted) - distinct,
-            "foreign": len(ids) - len(mine)}
 
 
 def crash_point(processed: int, batch: int, crash_after: int, within: float = 0.5) -> int | None:
@@ -169,16 +149,16 @@ class CrashRun:
     seconds: float
 
     def predicted(self) -> dict[str, int]:
-        """Duplicates and gaps the crash point predicts for this strategy.
+        """Duplicates and losses the crash point predicts for this strategy.
 
-        at-most-once: the rest of the crash batch is committed but never processed (gaps);
+        at-most-once: the rest of the crash batch is committed but never processed (lost);
         at-least-once: its processed part is processed again (duplicates); the exactly-once
         strategies: neither.
         """
         left = self.batch_messages - self.before_crash
-        return {"at-most-once": {"duplicates": 0, "gaps": left},
-                "at-least-once": {"duplicates": self.before_crash, "gaps": 0},
-                }.get(self.strategy, {"duplicates": 0, "gaps": 0})
+        return {"at-most-once": {"duplicates": 0, "lost": left},
+                "at-least-once": {"duplicates": self.before_crash, "lost": 0},
+                }.get(self.strategy, {"duplicates": 0, "lost": 0})
 
 
 @dataclass
@@ -307,13 +287,10 @@ class _Worker:
         consumer.assign([TopicPartition(setup.topic, p, starts[p]) for p in setup.partitions])
         left = {p for p in setup.partitions if starts[p] < setup.ends[p]}
         received: list[tuple] = []
-        processed = batches = 0
-        deadline = time.monotonic() + setup.timeout
-        while left:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{setup.strategy} worker {self.name} did not reach the end of "
-                    f"{setup.topic} within {setup.timeout:g} s; partitions left: {sorted(left)}")
+        count = {"processed": 0, "batches": 0}
+
+        def one_batch() -> bool:
+            """Consume and handle one batch; True once at the end of the input or crashed."""
             batch = []
             for msg in consumer.consume(setup.batch_size, 0.5):
                 if msg.error() is None:
@@ -321,22 +298,33 @@ class _Worker:
                 elif msg.error().fatal():
                     raise KafkaException(msg.error())
             if not batch:
-                continue
-            batches += 1
-            stop = None if crash_after is None else crash_point(processed, len(batch),
+                return False
+            count["batches"] += 1
+            stop = None if crash_after is None else crash_point(count["processed"], len(batch),
                                                                 crash_after, within)
             ids = [_lab_id(m) for m in batch]
-            received += [(batches, m.partition(), m.offset(), msg_id, stop is None or i < stop)
-                         for i, (m, (_, msg_id)) in enumerate(zip(batch, ids, strict=True))]
+            received.extend((count["batches"], m.partition(), m.offset(), msg_id,
+                             stop is None or i < stop)
+                            for i, (m, (_, msg_id)) in enumerate(zip(batch, ids, strict=True)))
             try:
                 self._handle(batch, ids, stop)
             except _Crash:
                 self.crashed = True
-                break
-            processed += len(batch)
+                return True
+            count["processed"] += len(batch)
             for m in batch:
                 if m.offset() + 1 >= setup.ends[m.partition()]:
                     left.discard(m.partition())
+            return not left
+
+        if left:
+            # consume() waits up to 0.5 s itself; every error of a batch is the run's error.
+            wait_until(one_batch, setup.timeout, f"{setup.strategy} worker {self.name}",
+                       interval=0, passes=lambda exc: False,
+                       on_timeout=lambda _: TimeoutError(
+                           f"{setup.strategy} worker {self.name} did not reach the end of "
+                           f"{setup.topic} within {setup.timeout:g} s; partitions left: "
+                           f"{sorted(left)}"))
         return pd.DataFrame(received, columns=["batch", "partition", "offset", "msg_id",
                                                "processed"])
 
@@ -533,151 +521,3 @@ def _run_strategy(setup: _Setup, crash_after: int, within: float) -> CrashRun:
         received=received, effects=effects, uncommitted=uncommitted,
         output_topic=setup.output_topic, open_after_crash=opened,
         open_after_restart=reopened, seconds=time.perf_counter() - t0)
-
-
-# -- records -> tables -----------------------------------------------------------------------
-
-def _input_ids(produced) -> pd.Series:
-    rec = produced.records
-    return rec.msg_id[rec.error == ""]
-
-
-def outcomes(runs: dict[str, CrashRun], produced) -> pd.DataFrame:
-    """One row per strategy (and one more for the Kafka output as read_uncommitted).
-
-    Args:
-        runs: ``crash_each`` results.
-        produced: the ``ProducerRun`` that wrote the input topic; its acknowledged messages
-            are the input.
-
-    Returns:
-        Indexed by label (the strategy; "exactly-once-kafka, read_uncommitted" for the second
-        view of the output topic): strategy, side_effect (where the rows were counted),
-        the ``tally`` counts (input, rows, distinct, duplicates, gaps), crash_batch,
-        batch_messages and before_crash (the crash point), predicted_duplicates and
-        predicted_gaps (``CrashRun.predicted``).
-    """
-    inputs = _input_ids(produced)
-    rows = {}
-    for strategy, run in runs.items():
-        views = [(strategy, "sqlite table", run.effects)]
-        if run.uncommitted is not None:
-            views = [(strategy, "output topic, read_committed", run.effects),
-                     (f"{strategy}, read_uncommitted", "output topic, read_uncommitted",
-                      run.uncommitted)]
-        for label, where, found in views:
-            counts = tally(inputs, found.msg_id[found.run_id == produced.run_id])
-            predicted = run.predicted() if where != "output topic, read_uncommitted" else {
-                # The aborted transaction's records stay in the log, marked aborted.
-                "duplicates": run.before_crash, "gaps": 0}
-            rows[label] = {"strategy": strategy, "side_effect": where,
-                           **{k: v for k, v in counts.items() if k != "foreign"},
-                           "crash_batch": run.crash_batch, "batch_messages": run.batch_messages,
-                           "before_crash": run.before_crash,
-                           "predicted_duplicates": predicted["duplicates"],
-                           "predicted_gaps": predicted["gaps"]}
-    table = pd.DataFrame(rows).T
-    table.index.name = "label"
-    numbers = [c for c in table.columns if c not in ("strategy", "side_effect")]
-    return table.astype({c: int for c in numbers})
-
-
-def around_crash(runs: dict[str, CrashRun], produced) -> dict[str, pd.DataFrame]:
-    """Copies of each input message in each side effect, lined up on the crash.
-
-    Messages are put in the order the crashing worker received them, followed by those it
-    never received in (partition, offset) order; position 0 is the first message of the
-    crash batch it did not process.
-
-    Args:
-        runs: ``crash_each`` results.
-        produced: the ``ProducerRun`` that wrote the input topic.
-
-    Returns:
-        Label -> one row per input message: position, msg_id, copies (rows in the side
-        effect), stage ("before" the crash batch, "crash batch, processed", "crash batch,
-        not processed", "after": received only by the replacement). Labels as in
-        ``outcomes``: the strategies, and "exactly-once-kafka, read_uncommitted".
-    """
-    strips = {}
-    for strategy, run in runs.items():
-        strips[strategy] = _strip(run, run.effects, produced)
-        if run.uncommitted is not None:
-            strips[f"{strategy}, read_uncommitted"] = _strip(run, run.uncommitted, produced)
-    return strips
-
-
-def _strip(run: CrashRun, found: pd.DataFrame, produced) -> pd.DataFrame:
-    rec = produced.records[produced.records.error == ""]
-    seen = run.received.drop_duplicates("msg_id")
-    rest = rec[~rec.msg_id.isin(seen.msg_id)].sort_values(["partition", "offset"])
-    order = np.concatenate([seen.msg_id.to_numpy(), rest.msg_id.to_numpy()])
-    counts = found.msg_id[found.run_id == produced.run_id].value_counts()
-    stage = np.full(len(order), "after", dtype=object)
-    head = stage[:len(seen)]  # a view: assigning to it fills ``stage``
-    in_crash, processed = (seen.batch == run.crash_batch).to_numpy(), seen.processed.to_numpy()
-    head[(seen.batch < run.crash_batch).to_numpy()] = "before"
-    head[in_crash & processed] = "crash batch, processed"
-    head[in_crash & ~processed] = "crash batch, not processed"
-    zero = int(np.flatnonzero(stage == "crash batch, not processed")[0])
-    return pd.DataFrame({
-        "position": np.arange(len(order)) - zero,
-        "msg_id": order,
-        "copies": counts.reindex(order).fillna(0).astype(int).to_numpy(),
-        "stage": stage,
-    })
-
-
-COPY_COLORS = {0: "tab:red", 1: "0.82", 2: "tab:orange"}  # 3 or more: dark orange
-
-
-def plot_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None, ax=None,
-                      title: str = "Rows per input message, lined up on the crash"):
-    """One strip per strategy: each input message coloured by its copies in the side effect.
-
-    Args:
-        strips: ``around_crash`` frames by label, drawn top to bottom.
-        around: show positions -around .. around only (None: all).
-        ax: axes to draw on (a new figure if None).
-        title: the axes title.
-
-    Returns:
-        The figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.7 * len(strips) + 1.4), layout="constrained")
-    for row, strip in enumerate(strips.values()):
-        if around is not None:
-            strip = strip[strip.position.abs() <= around]
-        pos, copies = strip.position.to_numpy(), strip.copies.clip(upper=3).to_numpy()
-        if not len(pos):
-            continue
-        # One bar per run of equal copies: a strip of 100,000 messages is a few bars.
-        cuts = np.flatnonzero(np.diff(copies) != 0) + 1
-        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(pos)], strict=True):
-            value = int(copies[start])
-            ax.broken_barh([(pos[start] - 0.5, pos[stop - 1] - pos[start] + 1)],
-                           (row - 0.4, 0.8),
-                           color=COPY_COLORS.get(value, "saddlebrown"), linewidth=0)
-        batch = strip[strip.stage.str.startswith("crash batch")].position
-        if len(batch):
-            ax.add_patch(Rectangle((batch.min() - 0.5, row - 0.45), batch.max() - batch.min() + 1,
-                                   0.9, fill=False, edgecolor="black", linewidth=0.8))
-    ax.axvline(-0.5, color="black", ls="--", lw=1)
-    ax.set_yticks(range(len(strips)), list(strips))
-    ax.set_ylim(len(strips) - 0.5, -0.5)
-    ax.grid(False)
-    ax.set_xlabel("input message, in the order the crashing worker received them "
-                  "(0: first it did not process)")
-    ax.legend(handles=[Patch(color=COPY_COLORS[0], label="no row (gap)"),
-                       Patch(color=COPY_COLORS[1], label="one row"),
-                       Patch(color=COPY_COLORS[2], label="two rows (duplicate)"),
-                       Patch(fill=False, edgecolor="black", label="crash batch"),
-                       Line2D([], [], color="black", ls="--", lw=1, label="crash")],
-              loc="upper left", bbox_to_anchor=(1, 1))
-    ax.set_title(title)
-    return ax.figure

@@ -9,8 +9,6 @@ from pathlib import Path
 from labkit.cluster import ClusterError, LocalCluster, default_state_file, jars
 from labkit.runner.profiles import PROFILES
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def cluster_up(brokers: int) -> int:
     """Start a detached cluster and record it in the state file (no-op if one runs)."""
@@ -54,14 +52,16 @@ def cluster_down() -> int:
     return 0
 
 
-def report(profile: str, only: str | None, repeat: int, strict: bool, outputs: Path) -> int:
+def report(profile: str, only: str | None, repeat: int, strict: bool,
+           outputs: Path | None) -> int:
     """Run the notebooks; exit 1 if a notebook failed, or with ``strict`` a finding broke."""
-    from labkit.runner.report import run_report, summary
+    from labkit.runner.report import ROOT, run_report, verdict
 
+    outputs = outputs or ROOT / "outputs"
     rounds = run_report(profile=profile, only=only, repeat=repeat, outputs=outputs)
     for run in rounds[-1]:
         print(f"{run.status:6} {run.seconds:7.1f} s  {run.name}  {run.error}")
-    lines, status = summary(rounds, outputs, strict=strict)
+    lines, status = verdict(rounds, outputs, strict=strict)
     print("\n".join(lines))
     return status
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="run the series N times and write outputs/stability.md")
     rep.add_argument("--strict", action="store_true",
                      help="exit 1 also when a checked finding does not hold")
-    rep.add_argument("--outputs", type=Path, default=ROOT / "outputs", metavar="DIR",
+    rep.add_argument("--outputs", type=Path, default=None, metavar="DIR",
                      help="where to write the report (default outputs/)")
     args = parser.parse_args(argv)
     try:

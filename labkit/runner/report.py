@@ -7,8 +7,8 @@ notebook does not stop the others. ``run_report(repeat=N)`` runs the series N ti
 writes, per checked finding, in how many runs it held (``outputs/stability.md``).
 
 A notebook that raised is *failed*; a notebook that ran to the end is *ok*, even when one of
-its checked findings did not hold (a broken promise, shown with its evidence). ``summary``
-gives the lines the command line ends with.
+its checked findings did not hold (a broken promise, shown with its evidence). ``verdict``
+gives the lines the command line ends with, and its exit status.
 """
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ def write_stability(rounds: list[list[NotebookRun]], profile: str, outputs: Path
             f"{body}\n</table>")
 
 
-def summary(rounds: list[list[NotebookRun]], outputs: Path, strict: bool = False
+def verdict(rounds: list[list[NotebookRun]], outputs: Path, strict: bool = False
             ) -> tuple[list[str], int]:
     """The lines the command line ends with, and its exit status.
 

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from labkit.analysis import metrics
+from labkit.analysis import metrics, rates
 
 LAB_STYLE = {
     "figure.figsize": (8, 3.6),
@@ -33,8 +33,8 @@ def _axes(ax):
     return ax
 
 
-def leaders_per_broker(counts: pd.Series, ax=None, title: str = "Partitions led per broker"):
-    """Bar chart of ``labkit.cluster.faults.leaders_per_broker`` counts.
+def leadership_bars(counts: pd.Series, ax=None, title: str = "Partitions led per broker"):
+    """Bar chart of ``labkit.analysis.timeline.leaders_per_broker`` counts.
 
     Args:
         counts: partitions led, indexed by broker id.
@@ -55,7 +55,8 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
 
     Args:
         runs: ``labkit.cluster.faults.FaultRun`` objects in the order they were applied; their
-            timelines are laid end to end and each fault is marked.
+            timelines (partition samples, t: seconds since the fault) are laid end to end
+            and each fault is marked.
         brokers: broker ids to draw a band for.
         ax: axes to draw on (a new figure if None).
     """
@@ -77,7 +78,7 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
     led = pd.concat([led, led.iloc[[-1]]])
     ax.stackplot(times, led.T.values, step="post", alpha=0.8,
                  labels=[f"led by broker {b}" for b in brokers])
-    under = data.assign(u=data.isr_size < data.replicas).groupby("t").u.sum()
+    under = data.assign(u=data.isr.map(len) < data.replicas.map(len)).groupby("t").u.sum()
     under = pd.concat([under, under.iloc[[-1]]])
     ax.step(times, under.values, where="post", color="black", ls=":", lw=2,
             label="under-replicated")
@@ -244,7 +245,7 @@ def outcome_bars(table: pd.DataFrame, ax=None, title: str = "What became of each
     """Stacked bars of message outcomes per scenario.
 
     Args:
-        table: rows = scenarios, columns = outcome counts (``metrics.outcomes`` keys).
+        table: rows = scenarios, columns = outcome counts (``accounting.delivery_reports`` keys).
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
@@ -389,11 +390,11 @@ def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0
         rec = run.records
         ok = metrics.throughput(rec, bucket_s)
         top.plot(ok.t + shift, ok.msgs_per_s, drawstyle="steps-post", label=run.label)
-        failed = rec[~rec.error.isin(["", "unreported", "BufferError"])
-                     & rec.t_delivered.notna()]
+        failed = rates.per_second(
+            rec.t_delivered[~rec.error.isin(["", "unreported", "BufferError"])], bucket_s)
+        failed = failed[failed > 0]
         if len(failed):
-            per = failed.groupby(np.floor(failed.t_delivered / bucket_s)).size() / bucket_s
-            top.scatter(per.index * bucket_s + shift, per.values, marker="x", color="tab:red",
+            top.scatter(failed.index + shift, failed.values, marker="x", color="tab:red",
                         s=18, label=f"{run.label}: failed")
         sent = rec[rec.latency_ms.notna()]
         sent = sent.iloc[::max(1, len(sent) // points)]
@@ -409,6 +410,46 @@ def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0
     if title:
         fig.suptitle(title)
     return fig
+
+
+def group_timeline(messages: pd.DataFrame, events: pd.DataFrame, started_wall: float,
+                   zero_wall: float, faults: pd.DataFrame | None = None, bucket_s: float = 0.5,
+                   ax=None, title: str = "The consumer group"):
+    """Messages a group processed per second, its members' lost and regained partitions marked.
+
+    The faults are marked too, as ``fault_timeline`` marks them.
+
+    Args:
+        messages: ``ConsumerGroup.messages()``.
+        events: ``ConsumerGroup.events()``.
+        started_wall: the group's ``started_wall``.
+        zero_wall: wall time drawn as 0 on the x axis, e.g. a ``ProducerRun.started_wall``.
+        faults: ``FaultSchedule.events`` (and any extra rows with action, broker, wall).
+        bucket_s: bucket width in seconds.
+        ax: the axes (a new figure if None).
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3))
+    rate = rates.per_second(messages.t_consumed - zero_wall, bucket_s)
+    ax.plot(rate.index, rate.values, drawstyle="steps-post", color="tab:blue",
+            label="processed/s")
+    shown = events[events.kind.isin(["lost", "assign", "error"])]
+    at = shown.t + started_wall - zero_wall
+    style = {"lost": ("v", "tab:red"), "assign": ("^", "tab:green"), "error": ("x", "black")}
+    top = max(float(rate.max()) if len(rate) else 1.0, 1.0)
+    for kind, (marker, color) in style.items():
+        mask = (shown.kind == kind).to_numpy()
+        if mask.any():
+            ax.scatter(at[mask], np.full(mask.sum(), top * 1.05), marker=marker, color=color,
+                       label=f"{kind} ({int(mask.sum())})", zorder=3)
+    fault_markers(ax, faults, zero_wall)
+    ax.set(xlabel="seconds since the run started", ylabel="messages/s", title=title)
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    return ax.figure
 
 
 AUDIT_COLUMNS = ("sent", "acked", "failed", "unreported", "lost", "duplicates", "reordered",
@@ -469,13 +510,6 @@ def loss_heatmap(table: pd.DataFrame, ax=None, title: str = "Acknowledged messag
 # -- replication under broker loss: rates, readability and partition state by phase ---------
 
 
-def _per_second(times: pd.Series, bucket_s: float, end: float) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per second of ``times`` in buckets of ``bucket_s`` from 0 to ``end``."""
-    edges = np.arange(0.0, end + bucket_s, bucket_s)
-    counts, _ = np.histogram(times.dropna(), bins=edges)
-    return edges[:-1], counts / bucket_s
-
-
 def phase_spans(ax, starts, end: float, numbers: bool = True) -> None:
     """Shade every other phase and number the phases at the top of ``ax``.
 
@@ -525,26 +559,30 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
                              layout="constrained")
     end = run.ended_s + 2.0
     records = {label: run.records(label) for label in labels}
+    def per_second(times: pd.Series) -> pd.Series:
+        return rates.per_second(times, bucket_s, start=0.0, end=end)
+
     for ax, label in zip(axes, labels, strict=False):
         rec = records[label]
-        t, acked = _per_second(rec.t_delivered[rec.error == ""], bucket_s, end)
-        failed = rec.t_delivered[~rec.error.isin(["", "unreported", "BufferError"])]
-        _, lost = _per_second(failed, bucket_s, end)
-        ax.fill_between(t, acked, step="post", color="tab:green", alpha=0.6,
+        acked = per_second(rec.t_delivered[rec.error == ""])
+        failed = per_second(rec.t_delivered[~rec.error.isin(["", "unreported", "BufferError"])])
+        ax.fill_between(acked.index, acked, step="post", color="tab:green", alpha=0.6,
                         label="acknowledged")
-        ax.fill_between(t, -lost, step="post", color="tab:red", alpha=0.6, label="failed")
+        ax.fill_between(failed.index, -failed, step="post", color="tab:red", alpha=0.6,
+                        label="failed")
         gone = rec.msg_id.isin(run.audits[label].lost.msg_id) if label in run.audits else None
         if gone is not None and gone.any():
-            _, rate = _per_second(rec.t_delivered[gone], bucket_s, end)
-            ax.fill_between(t, rate, step="post", color="black", alpha=0.8,
+            lost = per_second(rec.t_delivered[gone])
+            ax.fill_between(lost.index, lost, step="post", color="black", alpha=0.8,
                             label="acknowledged, then lost")
         ax.axhline(0, color="k", lw=0.5)
         ax.set_ylabel(f"{label}\nmessages/s")
     if run.seen is not None:
         readable = axes[len(labels)]
         for index, label in enumerate(labels):
-            t, rate = _per_second(records[label].t_seen, bucket_s, end)
-            readable.plot(t, rate, drawstyle="steps-post", color=f"C{index}", label=label)
+            rate = per_second(records[label].t_seen)
+            readable.plot(rate.index, rate, drawstyle="steps-post", color=f"C{index}",
+                          label=label)
         readable.set_ylabel("readable/s")
     states = axes[-1]
     part = run.partitions
@@ -572,3 +610,144 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
     return fig
+
+
+def log_copies(result, partition: int | None = None, events: pd.DataFrame | None = None,
+               started_wall: float | None = None, ax=None):
+    """One partition's log: each record's offset against the time it was sent.
+
+    First copies in order are grey, extra copies red, reordered records orange; vertical
+    lines mark faults. Needs ``t_produced`` in ``result.found`` (``read_topic`` has it).
+
+    Args:
+        result: a ``labkit.analysis.audit.audit`` result.
+        partition: the partition to draw; default the one with the most duplicates.
+        events: ``FaultSchedule.events`` (its action, broker and wall columns).
+        started_wall: wall-clock time (epoch seconds) that is 0 on the x axis, e.g.
+            ``FaultSchedule.started_wall``; default the first send.
+        ax: matplotlib axes to draw on (default a new figure).
+
+    Returns:
+        The figure.
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    table = result.per_partition[result.per_partition.partition >= 0]
+    if partition is None:
+        partition = int(table.sort_values("duplicates", kind="stable").partition.iloc[-1])
+    log = result.found[result.found.partition == partition]
+    zero = started_wall if started_wall is not None else log.t_produced.min()
+    t = log.t_produced - zero
+    for mask, color, label in ((log.nth_copy.eq(0) & ~log.reordered, "0.6", "in order"),
+                               (log.reordered, "tab:orange", "reordered"),
+                               (log.nth_copy.gt(0), "tab:red", "extra copy")):
+        ax.scatter(t[mask], log.offset[mask], s=4, color=color,
+                   label=f"{label} ({int(mask.sum())})")
+    for row in (events.itertuples() if events is not None else ()):
+        at = row.wall.timestamp() - zero
+        ax.axvline(at, color="k", lw=0.8, ls="--")
+        ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
+                    rotation=90, va="top", ha="right", fontsize=8)
+    ax.set(xlabel="sent at (s)", ylabel="offset", title=f"Partition {partition}: the log")
+    ax.legend(loc="lower right", markerscale=3)
+    return ax.figure
+
+
+_COPY_COLORS = {0: "tab:red", 1: "0.82", 2: "tab:orange"}  # 3 or more: dark orange
+
+
+def rows_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None, ax=None,
+                      title: str = "Rows per input message, lined up on the crash"):
+    """One strip per strategy: each input message coloured by its copies in the side effect.
+
+    Args:
+        strips: ``labkit.analysis.consumer_faults.around_crash`` frames by label, drawn top
+            to bottom.
+        around: show positions -around .. around only (None: all).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.7 * len(strips) + 1.4), layout="constrained")
+    for row, strip in enumerate(strips.values()):
+        if around is not None:
+            strip = strip[strip.position.abs() <= around]
+        pos, copies = strip.position.to_numpy(), strip.copies.clip(upper=3).to_numpy()
+        if not len(pos):
+            continue
+        # One bar per run of equal copies: a strip of 100,000 messages is a few bars.
+        cuts = np.flatnonzero(np.diff(copies) != 0) + 1
+        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(pos)], strict=True):
+            value = int(copies[start])
+            ax.broken_barh([(pos[start] - 0.5, pos[stop - 1] - pos[start] + 1)],
+                           (row - 0.4, 0.8),
+                           color=_COPY_COLORS.get(value, "saddlebrown"), linewidth=0)
+        batch = strip[strip.stage.str.startswith("crash batch")].position
+        if len(batch):
+            ax.add_patch(Rectangle((batch.min() - 0.5, row - 0.45), batch.max() - batch.min() + 1,
+                                   0.9, fill=False, edgecolor="black", linewidth=0.8))
+    ax.axvline(-0.5, color="black", ls="--", lw=1)
+    ax.set_yticks(range(len(strips)), list(strips))
+    ax.set_ylim(len(strips) - 0.5, -0.5)
+    ax.grid(False)
+    ax.set_xlabel("input message, in the order the crashing worker received them "
+                  "(0: first it did not process)")
+    ax.legend(handles=[Patch(color=_COPY_COLORS[0], label="no row (lost)"),
+                       Patch(color=_COPY_COLORS[1], label="one row"),
+                       Patch(color=_COPY_COLORS[2], label="two rows (duplicate)"),
+                       Patch(fill=False, edgecolor="black", label="crash batch"),
+                       Line2D([], [], color="black", ls="--", lw=1, label="crash")],
+              loc="upper left", bbox_to_anchor=(1, 1))
+    ax.set_title(title)
+    return ax.figure
+
+
+def lost_when_acked(lost: pd.DataFrame, ax=None, title: str = "Lost messages"):
+    """When each lost message had been acknowledged, relative to the kill: one row per run.
+
+    Args:
+        lost: ``labkit.analysis.audit.lost_messages`` (its config, run and acked_s).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.35 * max(1, lost.groupby(["config", "run"]).ngroups)
+                                      + 1.8), layout="constrained")
+    for (config, run), rows in lost.groupby(["config", "run"], sort=False):
+        ax.scatter(rows.acked_s, [f"{config} · run {run}"] * len(rows), s=6)
+    ax.axvline(0, color="tab:red", ls="--", lw=1)
+    ax.annotate("kill", (0, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                textcoords="offset points", va="top", color="tab:red", fontsize=8)
+    ax.set(xlabel="acknowledged at (s, relative to the kill)", title=title)
+    return ax.figure
+
+
+def duplicates_and_losses(table: pd.DataFrame, title: str, ax=None):
+    """Duplicates and lost messages per variant, as horizontal bars with their counts written.
+
+    Args:
+        table: one row per variant (drawn top to bottom) with ``duplicates`` and ``lost``
+            columns, e.g. ``consumer_faults.commit_outcomes`` or ``side_effect_outcomes``.
+        title: the axes title.
+        ax: axes to draw on (a new figure if None).
+
+    Returns:
+        The figure.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.6), layout="constrained")
+    table[["duplicates", "lost"]].astype(int).plot.barh(ax=ax, color=["tab:orange", "tab:red"])
+    for bars in ax.containers:  # a zero is the lesson too: write it
+        ax.bar_label(bars, fmt="{:,.0f}", fontsize=8, padding=2)
+    ax.invert_yaxis()
+    ax.set(xlabel="messages", ylabel="", title=title)
+    return ax.figure

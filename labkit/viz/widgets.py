@@ -99,7 +99,7 @@ def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     return panel
 
 
-STRATEGIES = {
+PANEL_STRATEGIES = {
     "range (classic)": {"partition.assignment.strategy": "range"},
     "roundrobin (classic)": {"partition.assignment.strategy": "roundrobin"},
     "cooperative-sticky (classic)": {"partition.assignment.strategy": "cooperative-sticky"},
@@ -110,7 +110,7 @@ STRATEGIES = {
 def consumer_settings(strategy: str, max_poll_interval_ms: int,
                       session_timeout_ms: int) -> dict[str, Any]:
     """The group config the consumer panel's controls stand for."""
-    config = dict(STRATEGIES[strategy], **{"max.poll.interval.ms": max_poll_interval_ms})
+    config = dict(PANEL_STRATEGIES[strategy], **{"max.poll.interval.ms": max_poll_interval_ms})
     if "group.protocol" not in config:  # KIP-848: the broker owns session timing
         config["session.timeout.ms"] = session_timeout_ms
     return config
@@ -135,7 +135,7 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
 
     style = {"description_width": "140px"}
     members = w.IntSlider(value=3, min=1, max=8, description="members", style=style)
-    strategy = w.Dropdown(options=list(STRATEGIES), description="strategy / protocol",
+    strategy = w.Dropdown(options=list(PANEL_STRATEGIES), description="strategy / protocol",
                           style=style)
     commit = w.Dropdown(options=list(COMMIT_MODES), description="commit", style=style)
     processing = w.FloatLogSlider(value=0.1, base=10, min=-2, max=3,

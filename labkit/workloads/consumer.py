@@ -1,25 +1,10 @@
-"""Consumers: a fresh reader of whole topics, and a consumer group of background members.
+"""Consumer groups: N members, each a background thread with its own Consumer.
 
-``read_topic()`` is the independent reader the experiments and audits use: a consumer with
-no group commits, assigned every partition from the beginning, reading until it reaches the
-end offsets it saw when it started. ``Tail`` is a live reader of the same kind, following
-topics in the background to record when each message became readable.
-
-``ConsumerGroup`` runs N members, each a background thread with its own Consumer, and
-records every message they process and every group event (see its docstring).
-
-Columns of the DataFrame ``read_topic()`` returns:
-
-============ ===============================================================================
-topic        str
-partition    int
-offset       int
-key          str or None
-run_id       str, from the ``lab.id`` header ("" for a message not sent by labkit)
-msg_id       int, from the ``lab.id`` header (-1 for a message not sent by labkit)
-t_produced   float, wall-clock send time from the ``lab.ts`` header, seconds since the epoch
-t_consumed   float, wall-clock time the reader received it, seconds since the epoch
-============ ===============================================================================
+``ConsumerGroup`` records every message its members process and every group event (see its
+docstring; the events have the columns of every group's, ``labkit.workloads.members``).
+``coordinator_of`` finds the broker that coordinates a group, and ``abandon`` makes a consumer
+vanish as a killed process does. Readers without a group (``read_topic``, ``Tail``) are in
+``labkit.workloads.readers``.
 """
 
 from __future__ import annotations
@@ -27,191 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
-import threading
 import time
 import uuid
 from typing import Any
 
 import pandas as pd
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 
 from labkit.cluster import LAB_TOPICS, Cluster, client_log, wait_until
-from labkit.workloads.producer import parse_headers
+from labkit.workloads.members import MemberGroup, MemberThread
+from labkit.workloads.readers import freeze_headers, lab_ids
 
-ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 OFFSETS_TOPIC = "__consumer_offsets"
-
-
-def read_topic(cluster: Cluster, topics, isolation_level: str = "read_committed",
-               timeout: float = 60) -> pd.DataFrame:
-    """Read every partition of ``topics`` from the beginning to the current end.
-
-    Under read_committed the end is the last stable offset: records of open transactions
-    are not waited for.
-
-    Args:
-        cluster: where to read.
-        topics: topic names.
-        isolation_level: "read_committed" or "read_uncommitted".
-        timeout: seconds allowed to reach the end.
-
-    Raises:
-        ValueError: a bad isolation level or an unknown topic.
-        TimeoutError: the end was not reached in time.
-    """
-    if isolation_level not in ISOLATION_LEVELS:
-        raise ValueError(
-            f"isolation_level={isolation_level!r}; use one of {', '.join(ISOLATION_LEVELS)}"
-        )
-    topics = [topics] if isinstance(topics, str) else list(topics)
-    consumer = Consumer(cluster.client_config(**{
-        "group.id": f"labkit-reader-{uuid.uuid4().hex[:8]}",  # never commits
-        "enable.auto.commit": False,
-        "isolation.level": isolation_level,
-        "logger": client_log,
-    }))
-    try:
-        meta = consumer.list_topics(timeout=10).topics
-        assignment = []
-        for topic in topics:
-            if topic not in meta or meta[topic].error is not None:
-                raise ValueError(f"cannot read unknown topic {topic!r}")
-            assignment += [TopicPartition(topic, p) for p in meta[topic].partitions]
-        ends = {}
-        for tp in assignment:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
-            if high > low:
-                ends[(tp.topic, tp.partition)] = high
-        consumer.assign([TopicPartition(tp.topic, tp.partition, -2) for tp in assignment])
-        rows = []
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topics} did not reach the end offsets within "
-                                   f"{timeout:g} s; partitions left: {sorted(ends)}")
-            for msg in consumer.consume(10_000, 0.5):
-                if msg.error() is not None:
-                    if msg.error().fatal():
-                        raise KafkaException(msg.error())
-                    continue
-                where = (msg.topic(), msg.partition())
-                rows.append(_row(msg))
-                if where in ends and msg.offset() + 1 >= ends[where]:
-                    del ends[where]
-            _drop_finished(consumer, ends, assignment)
-    finally:
-        consumer.close()
-    return pd.DataFrame(rows, columns=["topic", "partition", "offset", "key", "run_id", "msg_id",
-                                       "t_produced", "t_consumed"])
-
-
-class Tail:
-    """Follow topics from the beginning in a background thread, without a consumer group.
-
-    A live reader records when each message became readable, which ``read_topic`` (run
-    afterwards) cannot: a consumer only gets records below a partition's high watermark,
-    so a message the leader acknowledged but the watermark has not passed stays unread.
-    Having no group, it needs no coordinator and commits nothing, so it keeps reading
-    while internal topics are short of replicas.
-
-    A context manager: reading starts on entering and stops on leaving. ``rows`` has the
-    columns of ``read_topic`` (``t_consumed`` is when this reader received the record).
-
-    Args:
-        cluster: where to read.
-        topics: topic names (they must exist).
-        isolation_level: "read_committed" or "read_uncommitted".
-
-    Raises:
-        ValueError: a bad isolation level (before anything starts).
-    """
-
-    def __init__(self, cluster: Cluster, topics, isolation_level: str = "read_uncommitted"):
-        if isolation_level not in ISOLATION_LEVELS:
-            raise ValueError(
-                f"isolation_level={isolation_level!r}; use one of {', '.join(ISOLATION_LEVELS)}"
-            )
-        self.topics = [topics] if isinstance(topics, str) else list(topics)
-        self._config = cluster.client_config(**{
-            "group.id": f"labkit-tail-{uuid.uuid4().hex[:8]}",  # never joins, never commits
-            "enable.auto.commit": False,
-            "isolation.level": isolation_level,
-            "logger": client_log,
-        })
-        self._rows: list[tuple] = []
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="labkit-tail", daemon=True)
-
-    def __enter__(self) -> Tail:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(30)
-        if self._error is not None and exc_info[0] is None:
-            raise self._error
-
-    def _run(self) -> None:
-        consumer = Consumer(self._config)
-        try:
-            meta = consumer.list_topics(timeout=10).topics
-            missing = [t for t in self.topics if t not in meta or meta[t].error is not None]
-            if missing:
-                raise ValueError(f"cannot follow unknown topic(s) {missing}")
-            consumer.assign([TopicPartition(t, p, -2) for t in self.topics
-                             for p in meta[t].partitions])
-            while not self._stop.is_set():
-                for msg in consumer.consume(1000, 0.1):
-                    if msg.error() is None:
-                        self._rows.append(_row(msg))
-                    elif msg.error().fatal():
-                        raise KafkaException(msg.error())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self._error = exc
-        finally:
-            consumer.close()
-
-    @property
-    def rows(self) -> pd.DataFrame:
-        """Every record read so far (the columns of ``read_topic``)."""
-        return pd.DataFrame(list(self._rows), columns=["topic", "partition", "offset", "key",
-                                                       "run_id", "msg_id", "t_produced",
-                                                       "t_consumed"])
-
-
-def _drop_finished(consumer: Consumer, ends: dict, assignment) -> None:
-    """Under read_committed the end may be a transaction marker that is never delivered."""
-    for tp in assignment:
-        where = (tp.topic, tp.partition)
-        if where in ends:
-            position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-            if position >= ends[where]:
-                del ends[where]
-
-
-def _frozen(headers) -> tuple | None:
-    return tuple(headers) if headers else None
-
-
-def _lab_ids(headers) -> tuple[str, int, float]:
-    """(run_id, msg_id, send time in s) from lab headers; ("", -1, nan) for other messages."""
-    try:
-        run_id, msg_id, sent_ns = parse_headers(headers)
-    except ValueError:
-        return "", -1, float("nan")
-    return run_id, msg_id, sent_ns / 1e9
-
-
-def _row(msg) -> tuple:
-    key = msg.key()
-    return (msg.topic(), msg.partition(), msg.offset(), key.decode() if key else None,
-            *_lab_ids(msg.headers()), time.time())
-
-
-# -- consumer groups ------------------------------------------------------------------------
 
 
 def coordinator_partition(group_id: str, partitions: int) -> int:
@@ -308,16 +120,13 @@ def _parts(partitions) -> list[str]:
     return [f"{p.topic}-{p.partition}" for p in partitions]
 
 
-class _Member(threading.Thread):
-    """One group member: a thread polling its own Consumer until told to stop."""
+class _ConsumerMember(MemberThread):
+    """One consumer-group member: a thread polling its own Consumer until told to stop."""
 
     def __init__(self, group: ConsumerGroup, name: str, config: dict[str, Any]):
-        super().__init__(name=f"labkit-{group.group_id}-{name}", daemon=True)
-        self.group, self.member = group, name
-        self.stop_event = threading.Event()
+        super().__init__(group, name)
         self.pause_until = 0.0
         self.crashed = False
-        self.graceful = True
         self.assignment: set[str] = set()
         self.uncommitted = 0
         self.batches = 0
@@ -332,7 +141,7 @@ class _Member(threading.Thread):
     # callbacks run inside consume(), on this thread
     def _on_assign(self, consumer, partitions):
         self.assignment |= set(_parts(partitions))
-        self.group._event(self.member, "assign", _parts(partitions))
+        self.event("assign", _parts(partitions))
         if self.group.protocol == "consumer" or self.group.cooperative:
             consumer.incremental_assign(partitions)
         else:
@@ -347,7 +156,7 @@ class _Member(threading.Thread):
                 self.uncommitted = 0
                 detail += ", committed in on_revoke"
         self.assignment -= set(_parts(partitions))
-        self.group._event(self.member, "revoke", _parts(partitions), detail)
+        self.event("revoke", _parts(partitions), detail)
         if self.group.protocol == "consumer" or self.group.cooperative:
             consumer.incremental_unassign(partitions)
         else:
@@ -355,18 +164,14 @@ class _Member(threading.Thread):
 
     def _on_lost(self, consumer, partitions):
         self.assignment -= set(_parts(partitions))
-        self.group._event(self.member, "lost", _parts(partitions))
+        self.event("lost", _parts(partitions))
         if self.group.protocol == "consumer" or self.group.cooperative:
             consumer.incremental_unassign(partitions)
         else:
             consumer.unassign()
 
-    def _on_error(self, err):
-        self.group._event(self.member, "error", [], f"{err.name()}: {err.str()}")
-
     def _on_commit(self, err, partitions):
-        detail = err.name() if err else ""
-        self.group._event(self.member, "commit", _parts(partitions), detail)
+        self.event("commit", _parts(partitions), err.name() if err else "")
 
     def _on_stats(self, text):
         stats = json.loads(text)
@@ -384,18 +189,18 @@ class _Member(threading.Thread):
         try:
             consumer.subscribe(group.topics, on_assign=self._on_assign,
                                on_revoke=self._on_revoke, on_lost=self._on_lost)
-            group._event(self.member, "join", [])
+            self.event("join")
             while not self.stop_event.is_set():
                 if self.pause_until:
                     if time.monotonic() < self.pause_until:
                         time.sleep(0.05)
                         continue
                     self.pause_until = 0.0
-                    group._event(self.member, "resume", [])
+                    self.event("resume")
                 try:
                     batch = consumer.consume(group.batch_size, group.poll_timeout)
                 except KafkaException as exc:
-                    group._event(self.member, "error", [], str(exc.args[0]))
+                    self.event("error", detail=str(exc.args[0]))
                     continue
                 batch_len = len(batch)
                 if group.fast and not any(m.error() for m in batch):
@@ -406,7 +211,7 @@ class _Member(threading.Thread):
                     # (Headers as a tuple: rows of atomic values leave the cyclic GC's
                     # watch, which otherwise rescans every row again and again.)
                     group._rows.extend([(name, m.topic(), m.partition(), m.offset(), m.key(),
-                                         _frozen(m.headers()), now, since) for m in batch])
+                                         freeze_headers(m.headers()), now, since) for m in batch])
                     self.uncommitted += len(batch)
                     batch = ()
                 for msg in batch:
@@ -414,8 +219,7 @@ class _Member(threading.Thread):
                         break  # a crash mid-batch: the rest is never processed
                     if msg.error() is not None:
                         where = [f"{msg.topic()}-{msg.partition()}"] if msg.topic() else []
-                        group._event(self.member, "error", where,
-                                     f"{msg.error().name()}: {msg.error().str()}")
+                        self.event("error", where, f"{msg.error().name()}: {msg.error().str()}")
                         continue
                     group._process(self, msg)
                 if batch_len and not self.crashed:  # a crashed process commits nothing more
@@ -440,16 +244,12 @@ class _Member(threading.Thread):
                 consumer.commit(asynchronous=False)
                 self.uncommitted = 0
             except KafkaException as exc:
-                group._event(self.member, "error", sorted(self.assignment),
-                             f"final commit failed: {exc.args[0]}")
-        try:
-            consumer.close()  # leaves the group: its partitions move at once
-        except (KafkaException, RuntimeError) as exc:
-            group._event(self.member, "error", [], f"close failed: {exc}")
-        group._event(self.member, "leave", [])
+                self.event("error", sorted(self.assignment),
+                           f"final commit failed: {exc.args[0]}")
+        self._close(consumer)  # leaves the group: its partitions move at once
 
 
-class ConsumerGroup:
+class ConsumerGroup(MemberGroup):
     """N consumers in one group, each a background thread; a context manager.
 
     Args:
@@ -475,8 +275,8 @@ class ConsumerGroup:
     Records (DataFrames, readable while running):
         ``messages()``: member, topic, partition, offset, key, run_id, msg_id, t (s since the
         group started), t_produced and t_consumed (wall clock, s), e2e_ms.
-        ``events()``: t, member, kind (join, assign, revoke, lost, error, commit, leave,
-        crash, pause, resume), partitions (list of "topic-partition"), detail.
+        ``events()``: ``labkit.workloads.members.GROUP_EVENT_COLUMNS``; kinds: join, assign,
+        revoke, lost, error, commit, leave, crash, pause, resume.
         ``t`` is seconds since the group started; ``started_wall`` is that moment on the
         wall clock (epoch seconds), to line events up with producer runs and faults.
         ``lag()``: t, member, topic, partition, lag (librdkafka's consumer_lag).
@@ -494,13 +294,9 @@ class ConsumerGroup:
         if commit not in COMMIT_MODES:
             raise ValueError(f"commit={commit!r} is not a commit mode; use one of "
                              f"{', '.join(COMMIT_MODES)}")
-        if not isinstance(members, int) or members < 0:
-            raise ValueError(f"members={members!r} must be a non-negative integer")
+        super().__init__(members, processing)
         if not isinstance(commit_every, int) or commit_every < 1:
             raise ValueError(f"commit_every={commit_every!r} must be a positive integer")
-        low, high = processing if isinstance(processing, tuple) else (processing, processing)
-        if not 0 <= low <= high:
-            raise ValueError(f"processing={processing!r} must be seconds >= 0, or (low, high)")
         self.config = dict(config or {})
         self.protocol = str(self.config.get("group.protocol", "classic"))
         if self.protocol not in ("classic", "consumer"):
@@ -517,24 +313,16 @@ class ConsumerGroup:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.group_id = group_id or f"lab-group-{uuid.uuid4().hex[:8]}"
         self.member_config = dict(member_config or {})
-        self.processing = (low, high)
         self.commit, self.commit_every = commit, commit_every
         self.commit_on_revoke = commit_on_revoke
         self.batch_size, self.poll_timeout = batch_size, poll_timeout
         self.stats_interval_ms = stats_interval_ms
-        self.initial_members = members
         # Nothing to do per message: members may record whole batches at once.
-        self.fast = high == 0 and commit in ("auto", "sync-per-batch", "async")
-        self.members: dict[str, _Member] = {}
-        self._count = 0
+        self.fast = self.processing[1] == 0 and commit in ("auto", "sync-per-batch", "async")
         self._overrides: dict[str, dict[str, Any]] = {}
         self._rows: list[tuple] = []
-        self._events: list[tuple] = []
         self._lag: list[tuple] = []
-        self._rng = random.Random(0)
-        self.t0 = time.monotonic()
         self.started_wall = time.time()  # wall clock (epoch s) at which ``t`` is 0
-        self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -546,29 +334,6 @@ class ConsumerGroup:
             for _ in range(self.initial_members):
                 self.add_member()
         return self
-
-    def stop(self, timeout: float = 30) -> None:
-        """Stop every member (each leaves the group and closes its consumer).
-
-        Raises:
-            RuntimeError: a member's thread was still running ``timeout`` s after it was
-                told to stop (it is left in ``members``).
-        """
-        for member in self.members.values():
-            member.stop_event.set()
-        for member in list(self.members.values()):
-            member.join(timeout)
-        stuck = [name for name, member in self.members.items() if member.is_alive()]
-        self.members = {name: self.members[name] for name in stuck}
-        if stuck:
-            raise RuntimeError(f"consumer group {self.group_id}: member(s) {', '.join(stuck)} "
-                               f"still running {timeout:g} s after stop()")
-
-    def __enter__(self) -> ConsumerGroup:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # -- membership -------------------------------------------------------------------------
 
@@ -598,20 +363,12 @@ class ConsumerGroup:
         Raises:
             ValueError: the name is taken, or librdkafka refuses the settings.
         """
-        self._count += 1
-        name = name or f"m{self._count}"
-        if name in self.members:
-            raise ValueError(f"member {name!r} already exists; members are {list(self.members)}")
-        member = _Member(self, name, self._consumer_config(name, overrides))
+        name = self._new_name(name)
+        member = _ConsumerMember(self, name, self._consumer_config(name, overrides))
         self._overrides[name] = dict(overrides)
         self.members[name] = member
         member.start()
         return name
-
-    def _member(self, name: str) -> _Member:
-        if name not in self.members:
-            raise ValueError(f"no member {name!r}; members are {list(self.members)}")
-        return self.members[name]
 
     def remove_member(self, name: str, graceful: bool = True, timeout: float = 30) -> None:
         """Stop a member.
@@ -625,19 +382,6 @@ class ConsumerGroup:
         member = self._member(name)
         member.stop_event.set()
         self._forget(name, timeout)
-
-    def _forget(self, name: str, timeout: float) -> None:
-        """Wait for a stopped member's thread, then drop it from ``members``.
-
-        Raises:
-            RuntimeError: the thread is still running after ``timeout`` s (it stays listed).
-        """
-        member = self.members[name]
-        member.join(timeout)
-        if member.is_alive():
-            raise RuntimeError(f"consumer group {self.group_id}: member {name} still running "
-                               f"{timeout:g} s after it was told to stop")
-        del self.members[name]
 
     def member_overrides(self, name: str) -> dict[str, Any]:
         """The per-member settings ``add_member`` was given for ``name``."""
@@ -663,41 +407,35 @@ class ConsumerGroup:
 
     # -- processing -------------------------------------------------------------------------
 
-    def _process(self, member: _Member, msg) -> None:
-        low, high = self.processing
-        if high > 0:
-            time.sleep(low if low == high else self._rng.uniform(low, high))
+    def _process(self, member: _ConsumerMember, msg) -> None:
+        self._work()
         self._rows.append((member.member, msg.topic(), msg.partition(), msg.offset(), msg.key(),
-                           _frozen(msg.headers()), time.time(), time.monotonic() - self.t0))
+                           freeze_headers(msg.headers()), time.time(), time.monotonic() - self.t0))
         consumer = member.consumer
         if self.commit == "sync-per-message":
             try:
                 consumer.commit(message=msg, asynchronous=False)
             except KafkaException as exc:  # e.g. the partition was just revoked
-                self._event(member.member, "error", [f"{msg.topic()}-{msg.partition()}"],
-                            str(exc.args[0]))
+                member.event("error", [f"{msg.topic()}-{msg.partition()}"], str(exc.args[0]))
         elif self.commit == "store-offsets":
             consumer.store_offsets(message=msg)
         else:
             member.uncommitted += 1
 
-    def _after_batch(self, member: _Member) -> None:
+    def _after_batch(self, member: _ConsumerMember) -> None:
         if self.commit in ("sync-per-batch", "async") and member.batches % self.commit_every == 0:
             try:
                 member.consumer.commit(asynchronous=self.commit == "async")
                 member.uncommitted = 0
             except KafkaException as exc:  # e.g. no offsets to commit during a rebalance
-                self._event(member.member, "error", [], str(exc.args[0]))
-
-    def _event(self, member: str, kind: str, partitions: list[str], detail: str = "") -> None:
-        self._events.append((time.monotonic() - self.t0, member, kind, partitions, detail))
+                member.event("error", detail=str(exc.args[0]))
 
     # -- records ----------------------------------------------------------------------------
 
     def messages(self) -> pd.DataFrame:
         """Every message processed so far (see the class docstring for the columns)."""
         rows = [(member, topic, partition, offset, key.decode() if key else None,
-                 *_lab_ids(headers), t_consumed, t)
+                 *lab_ids(headers), t_consumed, t)
                 for member, topic, partition, offset, key, headers, t_consumed, t
                 in list(self._rows)]
         frame = pd.DataFrame(rows, columns=[
@@ -709,11 +447,6 @@ class ConsumerGroup:
     def processed_count(self) -> int:
         """How many messages (rows, duplicates included) were processed so far; cheap."""
         return len(self._rows)
-
-    def events(self) -> pd.DataFrame:
-        """Every group event so far (see the class docstring for the columns)."""
-        return pd.DataFrame(list(self._events),
-                            columns=["t", "member", "kind", "partitions", "detail"])
 
     def lag(self) -> pd.DataFrame:
         """Consumer lag samples from librdkafka's statistics."""

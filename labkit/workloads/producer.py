@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
-from labkit.cluster import LAB_TOPICS, Cluster, check_topic_name, client_log
+from labkit.cluster import LAB_TOPICS, Cluster, check_topic_name, client_log, wait_until
 from labkit.workloads import client_logs
 
 KEY_SCHEMES = ("none", "uniform", "zipf", "sequential")
@@ -78,7 +78,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "max.in.flight.requests.per.connection": (1, 1_000_000),
     "compression.level": (-1, 12),
 }
-RESERVED = ("on_delivery", "stats_cb", "error_cb", "logger")
+PRODUCER_RESERVED = ("on_delivery", "stats_cb", "error_cb", "logger")
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, str]:
@@ -89,7 +89,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, str]:
     """
     checked = {}
     for key, value in config.items():
-        if key in RESERVED:
+        if key in PRODUCER_RESERVED:
             raise ValueError(f"producer config key {key!r} is set by labkit; leave it out")
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if key in CHOICES and text not in CHOICES[key]:
@@ -248,8 +248,11 @@ def make_payloads(size: int, kind: str = "json", pool: int = 1024, seed: int = 0
     return values
 
 
-class _Deliveries:
-    """The delivery-report side of a run: a small callback per message.
+class Deliveries:
+    """The one delivery recorder: a small callback per message, then the ``records`` table.
+
+    ``run_producer`` and ``labkit.workloads.transactions.run_transactions`` both record
+    through it, so their ``records`` have the same columns (see the module docstring).
 
     A delivery report carries no headers, so each callback knows its msg_id. It copies the
     report's fields rather than keeping the Message object, which keeps a long run's memory
@@ -261,12 +264,68 @@ class _Deliveries:
         self.reports: list[tuple] = []
 
     def callback(self, i: int) -> Callable:
+        """The delivery-report callback of message ``i``."""
         append, perf = self.reports.append, time.perf_counter
 
         def on_delivery(err, msg):
             append((i, msg.partition(), msg.offset(), msg.latency(),
                     err.name() if err is not None else None, perf()))
         return on_delivery
+
+    def partitions_since(self, start: int) -> set[int]:
+        """The partitions of the reports served after the first ``start`` ones."""
+        return {report[1] for report in self.reports[start:]}
+
+    def records(self, n: int, t_send, t0: float, topics: list[str], keys, size: int,
+                dropped_ids=()) -> pd.DataFrame:
+        """The per-message table, from the send times and the delivery reports.
+
+        Args:
+            n: messages sent (msg_ids 0 .. n-1).
+            t_send: ``time.perf_counter()`` when message i was accepted, for i < n at least.
+            t0: ``time.perf_counter()`` when the run started.
+            topics: message i went to ``topics[i % len(topics)]``.
+            keys: the key of each message (str or None), or None for no keys at all.
+            size: value bytes.
+            dropped_ids: msg_ids given up on ``BufferError`` (error "BufferError").
+
+        Returns:
+            The ``records`` columns of the module docstring.
+        """
+        dropped_ids = list(dropped_ids)
+        partition = np.full(n, -1, dtype=np.int32)
+        offset = np.full(n, -1, dtype=np.int64)
+        t_done = np.full(n, np.nan)
+        latency = np.full(n, np.nan)
+        errors = np.full(n, "unreported", dtype=object)
+        if self.reports:
+            ids, parts, wheres, seconds, errs, served = zip(*self.reports, strict=True)
+            ids = np.asarray(ids)
+            partition[ids] = parts
+            t_done[ids] = np.asarray(served) - t0
+            # librdkafka's own measure, taken when the report was served to the callback.
+            latency[ids] = np.asarray(seconds) * 1000
+            errors[ids] = [e or "" for e in errs]
+            # offset is None with acks=0 (the broker never says where it went), -1 on failure
+            ok = np.array([e is None and w is not None and w >= 0
+                           for e, w in zip(errs, wheres, strict=True)])
+            offset[ids[ok]] = np.asarray(wheres, dtype=object)[ok].astype(np.int64)
+        errors[dropped_ids] = "BufferError"
+        sent = np.asarray(t_send[:n], dtype=float) - t0
+        sent[dropped_ids] = np.nan
+        ids = np.arange(n)
+        return pd.DataFrame({
+            "msg_id": ids,
+            "topic": pd.Categorical.from_codes(ids % len(topics), topics),
+            "key": pd.Categorical(keys) if keys is not None else pd.Categorical([None] * n),
+            "size": np.full(n, size),
+            "partition": partition,
+            "offset": offset,
+            "t_send": sent,
+            "t_delivered": t_done,
+            "latency_ms": latency,
+            "error": errors,
+        })
 
 
 def run_producer(
@@ -360,7 +419,7 @@ def run_producer(
     key_list = make_keys(keys, min(capacity, 1_000_000), key_count, zipf_s, seed)
     values = make_payloads(size, payload, seed=seed)
     topic_list = list(topics)
-    deliveries = _Deliveries()
+    deliveries = Deliveries()
     callback = deliveries.callback
     # Send times on the same clock as the delivery callbacks (the lab.ts header carries
     # the wall clock instead, for readers in other processes).
@@ -428,10 +487,10 @@ def run_producer(
         wall = perf() - t0
         if flush and stats_interval_ms:
             # One more statistics sample, so the last one covers the whole run.
-            count = len(stats)
-            deadline = perf() + 3 * stats_interval_ms / 1000
-            while len(stats) == count and perf() < deadline:
-                producer.poll(stats_interval_ms / 1000)
+            count, every = len(stats), stats_interval_ms / 1000
+            with contextlib.suppress(TimeoutError):  # without it, the run still stands
+                wait_until(lambda: len(stats) > count or (producer.poll(every), 0)[1],
+                           3 * every, "one more statistics sample", interval=0)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -439,8 +498,8 @@ def run_producer(
     if bar is not None:
         bar.close()
 
-    rows = _records(i, t_send, t0, deliveries, dropped_ids, topic_list, key_list,
-                    size)
+    keys = None if key_list is None else [key_list[k % len(key_list)].decode() for k in range(i)]
+    rows = deliveries.records(i, t_send, t0, topic_list, keys, size, dropped_ids)
     errors = rows.error
     return ProducerRun(
         label=label or describe(settings), run_id=run_id, config=settings,
@@ -455,45 +514,6 @@ def run_producer(
                                    columns=["t", "error", "reason"]),
         client_log_file=os.fspath(client_log_file) if client_log_file is not None else None,
     )
-
-
-def _records(n: int, t_send_list: list[float], t0: float, deliveries: _Deliveries,
-             dropped_ids: list[int], topics: list[str], key_list, size: int) -> pd.DataFrame:
-    """Assemble the per-message table from the send times and the delivery reports."""
-    partition = np.full(n, -1, dtype=np.int32)
-    offset = np.full(n, -1, dtype=np.int64)
-    t_done = np.full(n, np.nan)
-    latency = np.full(n, np.nan)
-    errors = np.full(n, "unreported", dtype=object)
-    if deliveries.reports:
-        ids, parts, wheres, seconds, errs, served = zip(*deliveries.reports, strict=True)
-        ids = np.asarray(ids)
-        partition[ids] = parts
-        t_done[ids] = np.asarray(served) - t0
-        # librdkafka's own measure, taken when the report was served to the callback.
-        latency[ids] = np.asarray(seconds) * 1000
-        errors[ids] = [e or "" for e in errs]
-        # offset is None with acks=0 (the broker never says where it went), -1 on failure
-        ok = np.array([e is None and w is not None and w >= 0 for e, w in zip(errs, wheres,
-                                                                                strict=True)])
-        offset[ids[ok]] = np.asarray(wheres, dtype=object)[ok].astype(np.int64)
-    errors[dropped_ids] = "BufferError"
-    t_send = np.asarray(t_send_list[:n], dtype=float) - t0
-    t_send[dropped_ids] = np.nan
-    keys = None if key_list is None else [key_list[i % len(key_list)].decode() for i in range(n)]
-    ids = np.arange(n)
-    return pd.DataFrame({
-        "msg_id": ids,
-        "topic": pd.Categorical.from_codes(ids % len(topics), topics),
-        "key": pd.Categorical(keys) if keys is not None else pd.Categorical([None] * n),
-        "size": np.full(n, size),
-        "partition": partition,
-        "offset": offset,
-        "t_send": t_send,
-        "t_delivered": t_done,
-        "latency_ms": latency,
-        "error": errors,
-    })
 
 
 def describe(config: dict[str, str]) -> str:

@@ -32,11 +32,14 @@ t_consumed     float, wall-clock time the member received it, s since the epoch
 ``ShareGroup.held()`` has the same columns plus ``processed`` (bool) for the records a
 crashed member held when it died: acquired by it, acknowledged never (``t`` is NaN for
 those it had not processed).
+
+``ShareGroup.events()`` has the columns of every group's events
+(``labkit.workloads.members.GROUP_EVENT_COLUMNS``); ``partitions`` names the partitions of
+the records a member held when it crashed or stalled.
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -47,21 +50,19 @@ from confluent_kafka import IllegalStateException, KafkaException, ShareConsumer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from labkit.cluster import Cluster, client_log, wait_until
-from labkit.workloads.consumer import _row
+from labkit.workloads.members import MemberGroup, MemberThread
+from labkit.workloads.readers import message_row
 
 COLUMNS = ["member", "topic", "partition", "offset", "run_id", "msg_id", "delivery_count",
            "t_received", "t", "t_produced", "t_consumed"]
-EVENT_COLUMNS = ["t", "member", "kind", "detail"]
-RESERVED = ("group.id", "share.acknowledgement.mode", "error_cb", "logger")
+SHARE_RESERVED = ("group.id", "share.acknowledgement.mode", "error_cb", "logger")
 
 
-class _Member(threading.Thread):
+class _ShareMember(MemberThread):
     """One share-group member: a thread polling its own ShareConsumer until told to stop."""
 
     def __init__(self, group: ShareGroup, name: str, config: dict[str, Any]):
-        super().__init__(name=f"labkit-{group.group_id}-{name}", daemon=True)
-        self.group, self.member = group, name
-        self.stop_event = threading.Event()
+        super().__init__(group, name)
         self.crash_requested = threading.Event()
         self.crash_deadline = float("inf")
         self.stall_for = 0.0
@@ -75,20 +76,17 @@ class _Member(threading.Thread):
             raise ValueError(f"share consumer config refused by librdkafka: "
                              f"{exc.args[0].str()}") from None
 
-    def _on_error(self, err):
-        self.group._event(self.member, "error", f"{err.name()}: {err.str()}")
-
     def run(self):
         group, consumer = self.group, self.consumer
         try:
             consumer.set_acknowledgement_commit_callback(self._on_acks)
             consumer.subscribe(group.topics)
-            group._event(self.member, "join")
+            self.event("join")
             while not self.stop_event.is_set():
                 try:
                     batch = consumer.poll(group.poll_timeout)
                 except KafkaException as exc:
-                    group._event(self.member, "error", str(exc.args[0]))
+                    self.event("error", detail=str(exc.args[0]))
                     continue
                 received = time.monotonic() - group.t0
                 self.in_flight = [[_share_row(self.member, m, received), False]
@@ -96,12 +94,11 @@ class _Member(threading.Thread):
                 done = 0
                 for msg in batch:
                     if msg.error() is not None:
-                        group._event(self.member, "error",
-                                     f"{msg.error().name()}: {msg.error().str()}")
+                        self.event("error", detail=f"{msg.error().name()}: {msg.error().str()}")
                         continue
                     if self.crash_requested.is_set() or self.stop_event.is_set():
                         break  # mid-batch: the rest stays acquired and unacknowledged
-                    group._process()
+                    group._work()
                     entry = self.in_flight[done]
                     entry[0] = (*entry[0][:8], time.monotonic() - group.t0, *entry[0][9:])
                     entry[1] = True
@@ -109,7 +106,8 @@ class _Member(threading.Thread):
                     try:
                         consumer.acknowledge(msg)
                     except IllegalStateException as exc:  # e.g. no longer in flight
-                        group._event(self.member, "error", f"acknowledge: {exc}")
+                        self.event("error", [f"{msg.topic()}-{msg.partition()}"],
+                                   f"acknowledge: {exc}")
                     done += 1
                     if self.crash_requested.is_set():
                         break
@@ -125,12 +123,8 @@ class _Member(threading.Thread):
                 self.in_flight = []
         finally:
             if not self.crashed.is_set() and self.consumer is not None:
-                try:
-                    self.consumer.close()  # commits acknowledgements, leaves the group
-                except (KafkaException, RuntimeError) as exc:
-                    group._event(self.member, "error", f"close failed: {exc}")
-                self.consumer = None
-                group._event(self.member, "leave")
+                consumer, self.consumer = self.consumer, None
+                self._close(consumer)  # commits acknowledgements, leaves the group
 
     def _commit(self, stalled: bool) -> None:
         """Send this batch's acknowledgements; after a stall, wait for the answer."""
@@ -140,20 +134,20 @@ class _Member(threading.Thread):
                 return
             result = self.consumer.commit_sync(30)
             failed = sum(exc is not None for exc in result.values())
-            self.group._event(self.member, "stall-end",
-                              f"commit_sync: {failed} of {len(result)} partitions failed")
+            self.event("stall-end", detail=f"commit_sync: {failed} of {len(result)} "
+                       "partitions failed")
         except (KafkaException, IllegalStateException) as exc:
-            self.group._event(self.member, "error", f"commit: {exc}")
+            self.event("error", detail=f"commit: {exc}")
 
     def _stall(self) -> None:
         """Stop mid-batch for ``stall_for`` s, holding the batch, still connected."""
         seconds, self.stall_for = self.stall_for, 0.0
         self.stalled = True
         held = sum(not processed for _row, processed in self.in_flight)
-        self.group._event(self.member, "stall", f"{seconds:g} s, held={len(self.in_flight)}, "
-                          f"unprocessed={held}")
+        self.event("stall", _held_partitions(self.in_flight),
+                   f"{seconds:g} s, held={len(self.in_flight)}, unprocessed={held}")
         self.stop_event.wait(seconds)
-        self.group._event(self.member, "resume")
+        self.event("resume")
 
     def _on_acks(self, offsets, exc) -> None:
         now = time.monotonic() - self.group.t0
@@ -167,7 +161,7 @@ class _Member(threading.Thread):
         """Let go of the consumer without close(): no acknowledgement, no leave."""
         held = [(*row, processed) for row, processed in self.in_flight]
         self.group._held.extend(held)
-        self.group._event(self.member, "crash", f"held={len(held)}")
+        self.event("crash", _held_partitions(self.in_flight), f"held={len(held)}")
         self.crashed.set()
         # confluent-kafka destroys a ShareConsumer freed unclosed with
         # RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE: its connections close and nothing more is
@@ -175,13 +169,18 @@ class _Member(threading.Thread):
         self.consumer = None
 
 
+def _held_partitions(in_flight: list[list]) -> list[str]:
+    """The sorted "topic-partition"s of a member's batch in flight."""
+    return sorted({f"{row[1]}-{row[2]}" for row, _processed in in_flight})
+
+
 def _share_row(member: str, msg, received: float) -> tuple:
-    topic, partition, offset, _key, run_id, msg_id, t_produced, t_consumed = _row(msg)
+    topic, partition, offset, _key, run_id, msg_id, t_produced, t_consumed = message_row(msg)
     return (member, topic, partition, offset, run_id, msg_id, msg.delivery_count(), received,
             float("nan"), t_produced, t_consumed)
 
 
-class ShareGroup:
+class ShareGroup(MemberGroup):
     """N share consumers in one share group, each a background thread; a context manager.
 
     Args:
@@ -205,35 +204,32 @@ class ShareGroup:
 
     Records (DataFrames, readable while running): ``messages()`` and ``held()`` (see the
     module docstring); ``acks()``, what the client reported for each acknowledgement;
-    ``events()``: t, member, kind (join, crash, stall, resume, stall-end, leave, error),
-    detail.
+    ``events()``: ``labkit.workloads.members.GROUP_EVENT_COLUMNS``; kinds: join, crash,
+    stall, resume, stall-end, leave, error.
 
     Raises:
         ValueError: a bad argument or setting, named with what is allowed; a group config the
             broker refuses (with the broker's reason).
     """
 
+    noun = "share group"
+
     def __init__(self, cluster: Cluster, topics, members: int = 3, group_id: str | None = None,
                  processing: float | tuple[float, float] = 0.0,
                  lock_duration_ms: int | None = None, heartbeat_interval_ms: int | None = None,
                  group_config: dict[str, str] | None = None,
                  config: dict[str, Any] | None = None, poll_timeout: float = 0.2):
-        if not isinstance(members, int) or members < 0:
-            raise ValueError(f"members={members!r} must be a non-negative integer")
-        low, high = processing if isinstance(processing, tuple) else (processing, processing)
-        if not 0 <= low <= high:
-            raise ValueError(f"processing={processing!r} must be seconds >= 0, or (low, high)")
+        super().__init__(members, processing)
         for name, value in (("lock_duration_ms", lock_duration_ms),
                             ("heartbeat_interval_ms", heartbeat_interval_ms)):
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{name}={value!r} must be a positive integer (ms) or None")
-        for key in RESERVED:
+        for key in SHARE_RESERVED:
             if key in (config or {}):
                 raise ValueError(f"{key!r} is set by ShareGroup; remove it from config")
         self.cluster = cluster
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.group_id = group_id or f"lab-share-{uuid.uuid4().hex[:8]}"
-        self.processing = (low, high)
         self.group_config = {"share.auto.offset.reset": "earliest"}
         if lock_duration_ms is not None:
             self.group_config["share.record.lock.duration.ms"] = str(lock_duration_ms)
@@ -242,16 +238,9 @@ class ShareGroup:
         self.group_config.update({k: str(v) for k, v in (group_config or {}).items()})
         self.config = dict(config or {})
         self.poll_timeout = poll_timeout
-        self.initial_members = members
-        self.members: dict[str, _Member] = {}
-        self._count = 0
         self._rows: list[tuple] = []
         self._held: list[tuple] = []
         self._acks: list[tuple] = []
-        self._events: list[tuple] = []
-        self._rng = random.Random(0)
-        self.t0 = time.monotonic()
-        self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -306,29 +295,6 @@ class ShareGroup:
         entries = self.cluster.admin().describe_configs([resource])[resource].result(30)
         return {k: e.value for k, e in sorted(entries.items()) if k.startswith(prefix)}
 
-    def stop(self, timeout: float = 30) -> None:
-        """Stop every member (each commits its acknowledgements and leaves the group).
-
-        Raises:
-            RuntimeError: a member's thread was still running ``timeout`` s after it was
-                told to stop (it is left in ``members``).
-        """
-        for member in self.members.values():
-            member.stop_event.set()
-        for member in list(self.members.values()):
-            member.join(timeout)
-        stuck = [name for name, member in self.members.items() if member.is_alive()]
-        self.members = {name: self.members[name] for name in stuck}
-        if stuck:
-            raise RuntimeError(f"share group {self.group_id}: member(s) {', '.join(stuck)} "
-                               f"still running {timeout:g} s after stop()")
-
-    def __enter__(self) -> ShareGroup:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
     # -- membership -------------------------------------------------------------------------
 
     def add_member(self, name: str | None = None) -> str:
@@ -337,10 +303,7 @@ class ShareGroup:
         Raises:
             ValueError: the name is taken, or librdkafka refuses the settings.
         """
-        self._count += 1
-        name = name or f"m{self._count}"
-        if name in self.members:
-            raise ValueError(f"member {name!r} already exists; members are {list(self.members)}")
+        name = self._new_name(name)
         config = self.cluster.client_config(**{
             "group.id": self.group_id,
             "client.id": f"{self.group_id}-{name}",
@@ -348,15 +311,10 @@ class ShareGroup:
             "logger": client_log,
             **self.config,
         })
-        member = _Member(self, name, config)
+        member = _ShareMember(self, name, config)
         self.members[name] = member
         member.start()
         return name
-
-    def _member(self, name: str) -> _Member:
-        if name not in self.members:
-            raise ValueError(f"no member {name!r}; members are {list(self.members)}")
-        return self.members[name]
 
     def crash_member(self, name: str, timeout: float = 30) -> pd.DataFrame:
         """Kill a member mid-batch, as a crashed process dies, and return what it held.
@@ -422,16 +380,6 @@ class ShareGroup:
         raise ValueError(f"no live member shares no partition with {name} and has a partner; "
                          f"recent partitions per member: {read}")
 
-    # -- processing -------------------------------------------------------------------------
-
-    def _process(self) -> None:
-        low, high = self.processing
-        if high > 0:
-            time.sleep(low if low == high else self._rng.uniform(low, high))
-
-    def _event(self, member: str, kind: str, detail: str = "") -> None:
-        self._events.append((time.monotonic() - self.t0, member, kind, detail))
-
     # -- records ----------------------------------------------------------------------------
 
     def messages(self) -> pd.DataFrame:
@@ -450,14 +398,6 @@ class ShareGroup:
         """
         return pd.DataFrame(list(self._acks),
                             columns=["t", "member", "topic", "partition", "offset", "error"])
-
-    def events(self) -> pd.DataFrame:
-        """Every member event so far: t, member, kind, detail.
-
-        Kinds: join, crash, stall, resume, stall-end (the stalled batch's acknowledgements
-        were answered), leave, error.
-        """
-        return pd.DataFrame(list(self._events), columns=EVENT_COLUMNS)
 
     def busy_members(self) -> list[str]:
         """Members (live or crashed) that have processed at least one record."""
@@ -479,15 +419,6 @@ class ShareGroup:
 
         return wait_until(lambda: processed() >= count and processed(), timeout,
                           f"{count} records processed by share group {self.group_id}")
-
-    def wait_for_event(self, member: str, kind: str, timeout: float = 60) -> float:
-        """Wait until ``member`` has an event of ``kind``; return its ``t`` (the first one)."""
-        def found():
-            return next((e[0] for e in list(self._events) if e[1] == member and e[2] == kind),
-                        None)
-
-        return wait_until(lambda: found() is not None and [found()], timeout,
-                          f"a {kind} event of member {member}")[0]
 
     def wait_for_busy(self, members: int, timeout: float = 60) -> list[str]:
         """Wait until ``members`` members have each processed a record; return them."""
@@ -513,81 +444,3 @@ class ShareGroup:
 
         return wait_until(again, timeout, f"the {len(keys)} records a crashed member held to "
                           "be delivered again")[0]
-
-
-# -- what the records say -------------------------------------------------------------------
-
-
-def member_counts(messages: pd.DataFrame, members) -> pd.DataFrame:
-    """Records processed per member, including members that processed none.
-
-    Args:
-        messages: ``ShareGroup.messages()`` or ``ConsumerGroup.messages()``.
-        members: every member name that took part (e.g. ``["m1", ..., "m6"]``).
-
-    Returns:
-        Indexed by member: records (int), share (fraction of all rows), partitions (sorted
-        list of the partitions it read from).
-    """
-    counts = messages.groupby("member").size()
-    parts = messages.groupby("member").partition.agg(lambda s: sorted(set(s)))
-    table = pd.DataFrame({"records": counts.reindex(members, fill_value=0)})
-    table["share"] = table.records / max(1, int(table.records.sum()))
-    table["partitions"] = [parts.get(m, []) for m in members]
-    table.index.name = "member"
-    return table
-
-
-def _keys(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series(list(zip(frame.topic, frame.partition, frame.offset, strict=True)),
-                     index=frame.index, dtype=object)
-
-
-def redelivery(messages: pd.DataFrame, held: pd.DataFrame, t_fault: float) -> dict[str, Any]:
-    """What became of the records a member held when it crashed or stalled.
-
-    Args:
-        messages: ``ShareGroup.messages()``.
-        held: the member's held records (``crash_member`` or ``stall_member``).
-        t_fault: when the fault began, seconds since the group started (its event's ``t``).
-
-    Returns:
-        held, processed_before (of those, processed by the member before the fault),
-        redelivered (held records processed again with a delivery count above 1),
-        to_members (sorted names of the members they went to), delivery_counts (sorted
-        distinct counts of those deliveries), first_s and last_s (seconds from the fault to
-        the first and last redelivery; NaN if none), processed_twice (held msg_ids processed
-        more than once in all).
-    """
-    member = held.member.iloc[0] if len(held) else ""
-    keys = set(_keys(held))
-    rows = messages[(messages.delivery_count > 1) & _keys(messages).isin(keys).to_numpy()]
-    again = rows.drop_duplicates(["topic", "partition", "offset"])
-    mine = messages[_keys(messages).isin(keys).to_numpy()]
-    times = mine.groupby("msg_id").size()
-    delay = again.t_received - t_fault
-    return {
-        "member": member,
-        "held": len(keys),
-        "processed_before": int(held.processed.sum()) if len(held) else 0,
-        "redelivered": len(again),
-        "to_members": sorted(set(rows.member), key=lambda m: (len(m), m)),
-        "delivery_counts": sorted(int(c) for c in set(rows.delivery_count)),
-        "first_s": float(delay.min()) if len(delay) else float("nan"),
-        "last_s": float(delay.max()) if len(delay) else float("nan"),
-        "processed_twice": int((times > 1).sum()),
-    }
-
-
-def duplicates(messages: pd.DataFrame) -> pd.DataFrame:
-    """The msg_ids processed more than once, with who processed them.
-
-    Returns:
-        Indexed by msg_id: times (rows), members (list, in processing order),
-        delivery_counts (list, in processing order), partition, offset.
-    """
-    dup = messages[messages.duplicated("msg_id", keep=False)].sort_values("t")
-    return dup.groupby("msg_id").agg(
-        times=("member", "size"), members=("member", list),
-        delivery_counts=("delivery_count", list), partition=("partition", "first"),
-        offset=("offset", "first"))

@@ -5,7 +5,7 @@ transactional producer (``transactional.id``, ``init_transactions``, ``begin``,
 ``commit`` / ``abort``), and returns a ``TransactionRun`` saying which messages were in
 committed and which in aborted transactions. Messages carry the same ``lab.id`` / ``lab.ts``
 headers as ``labkit.workloads.producer.run_producer``'s, so
-``labkit.workloads.consumer.read_topic`` and ``labkit.analysis.audit.audit`` work on them unchanged.
+``labkit.workloads.readers.read_topic`` and ``labkit.analysis.audit.audit`` work on them unchanged.
 
 Every batch is flushed before it is committed or aborted, so an aborted batch really reaches
 the log (a ``read_uncommitted`` reader sees it) instead of being purged from the client's
@@ -25,7 +25,7 @@ import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
 from labkit.cluster import Cluster, client_log
-from labkit.workloads.producer import make_payloads, validate_config
+from labkit.workloads.producer import Deliveries, make_payloads, validate_config
 
 COMMIT_ATTEMPTS = 5  # a retriable commit error (e.g. a coordinator move) is retried this often
 
@@ -180,97 +180,62 @@ def run_transactions(
     except KafkaException as exc:
         raise ValueError(f"producer config refused by librdkafka: {exc.args[0].str()}") from None
 
-    sink = _Records(topic, batches * batch_size, size, key_count)
-    writer = _Writer(producer, topic, run_id, sink, timeout)
+    n = batches * batch_size
+    keys = [None if key_count is None else f"key-{i % key_count}" for i in range(n)]
+    writer = _Writer(producer, topic, run_id, keys, make_payloads(size), timeout)
     rows = []
     try:
         producer.init_transactions(timeout)
-        init_s = sink.now()
+        init_s = writer.now()
         for batch in range(batches):
             first = batch * batch_size
             rows.append(writer.transaction(batch, range(first, first + batch_size),
                                            outcome_of(batch, abort_every)))
-        wall = sink.now()
+        wall = writer.now()
     finally:
         producer.close()  # aborts a transaction left open by an error or Ctrl-C
     table = pd.DataFrame(rows)
+    records = writer.deliveries.records(n, writer.t_send, writer.t0, [topic], keys, size)
+    records["batch"] = records.msg_id // batch_size
+    records["outcome"] = table.outcome.to_numpy()[records.batch]
     return TransactionRun(run_id=run_id, transactional_id=txn_id, topic=topic, batches=table,
-                          records=sink.frame(table, batch_size), wall_s=wall, init_s=init_s)
+                          records=records, wall_s=wall, init_s=init_s)
 
 
-class _Records:
-    """Per-message arrays filled by the delivery reports, turned into ``records`` at the end."""
+class _Writer:
+    """Sends one transaction at a time with lab headers, then commits or aborts it.
 
-    def __init__(self, topic: str, n: int, size: int, key_count: int | None):
-        self.topic, self.n, self.size = topic, n, size
-        self.keys = [None if key_count is None else f"key-{i % key_count}" for i in range(n)]
-        self.values = make_payloads(size)
-        self.partition = np.full(n, -1, dtype=np.int32)
-        self.offset = np.full(n, -1, dtype=np.int64)
-        self.t_send = np.full(n, np.nan)
-        self.t_done = np.full(n, np.nan)
-        self.latency = np.full(n, np.nan)
-        self.errors = np.full(n, "unreported", dtype=object)
+    Delivery reports go to ``deliveries`` (the recorder ``run_producer`` uses too), send
+    times to ``t_send`` (``time.perf_counter()``, as the reports' times).
+    """
+
+    def __init__(self, producer: Producer, topic: str, run_id: str, keys: list[str | None],
+                 values: list[bytes], timeout: float):
+        self.producer, self.topic, self.timeout = producer, topic, timeout
+        self.keys, self.values = keys, values
+        self.deliveries = Deliveries()
+        self.t_send = np.full(len(keys), np.nan)
+        self.id_prefix = f"{run_id}:".encode()
+        self.pack = struct.Struct(">q").pack  # lab.ts: wall clock ns, as run_producer writes
         self.t0 = time.perf_counter()
 
     def now(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self.t0
 
-    def callback(self, i: int):
-        """The delivery-report callback of message ``i``."""
-        def on_delivery(err, msg):
-            self.t_done[i] = self.now()
-            self.latency[i] = msg.latency() * 1000
-            self.partition[i] = msg.partition()
-            if err is None:
-                self.offset[i] = msg.offset()
-                self.errors[i] = ""
-            else:
-                self.errors[i] = err.name()
-        return on_delivery
-
-    def frame(self, batches: pd.DataFrame, batch_size: int) -> pd.DataFrame:
-        """The ``records`` DataFrame (see ``TransactionRun``)."""
-        ids = np.arange(self.n)
-        batch_of = ids // batch_size
-        return pd.DataFrame({
-            "msg_id": ids,
-            "topic": pd.Categorical([self.topic] * self.n),
-            "key": pd.Categorical(self.keys),
-            "size": np.full(self.n, self.size),
-            "partition": self.partition,
-            "offset": self.offset,
-            "t_send": self.t_send,
-            "t_delivered": self.t_done,
-            "latency_ms": self.latency,
-            "error": self.errors,
-            "batch": batch_of,
-            "outcome": batches.outcome.to_numpy()[batch_of],
-        })
-
-
-class _Writer:
-    """Sends one transaction at a time with lab headers, then commits or aborts it."""
-
-    def __init__(self, producer: Producer, topic: str, run_id: str, sink: _Records,
-                 timeout: float):
-        self.producer, self.topic, self.sink, self.timeout = producer, topic, sink, timeout
-        self.id_prefix = f"{run_id}:".encode()
-        self.pack = struct.Struct(">q").pack  # lab.ts: wall clock ns, as run_producer writes
-
     def transaction(self, batch: int, ids: range, outcome: str) -> dict[str, Any]:
         """Send messages ``ids`` in one transaction, flush them, then commit or abort it."""
-        producer, sink = self.producer, self.sink
-        t_begin = sink.now()
+        producer, deliveries = self.producer, self.deliveries
+        t_begin = self.now()
+        reported = len(deliveries.reports)
         producer.begin_transaction()
         for i in ids:
-            key = sink.keys[i]
-            producer.produce(self.topic, sink.values[i & 1023], key.encode() if key else None,
-                             on_delivery=sink.callback(i),
+            key = self.keys[i]
+            producer.produce(self.topic, self.values[i & 1023], key.encode() if key else None,
+                             on_delivery=deliveries.callback(i),
                              headers=[("lab.id", self.id_prefix + b"%d" % i),
                                       ("lab.ts", self.pack(time.time_ns()))])
-            sink.t_send[i] = sink.now()
+            self.t_send[i] = time.perf_counter()
             producer.poll(0)
         left = producer.flush(self.timeout)
         if left:
@@ -282,8 +247,8 @@ class _Writer:
             producer.abort_transaction(self.timeout)
         return {"batch": batch, "outcome": outcome, "first_msg_id": ids[0],
                 "last_msg_id": ids[-1],
-                "partitions": len(set(sink.partition[ids[0]:ids[-1] + 1].tolist())),
-                "t_begin": t_begin, "t_end": sink.now()}
+                "partitions": len(deliveries.partitions_since(reported)),
+                "t_begin": t_begin, "t_end": self.now()}
 
 
 def _commit(producer: Producer, timeout: float) -> None:
