@@ -498,8 +498,9 @@ def run_producer(
     if bar is not None:
         bar.close()
 
-    keys = None if key_list is None else [key_list[k % len(key_list)].decode() for k in range(i)]
-    rows = deliveries.records(i, t_send, t0, topic_list, keys, size, dropped_ids)
+    message_keys = (None if key_list is None
+                    else [key_list[k % len(key_list)].decode() for k in range(i)])
+    rows = deliveries.records(i, t_send, t0, topic_list, message_keys, size, dropped_ids)
     errors = rows.error
     return ProducerRun(
         label=label or describe(settings), run_id=run_id, config=settings,
