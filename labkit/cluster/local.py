@@ -88,18 +88,29 @@ def default_state_file() -> Path:
     return Path(os.environ.get("LABKIT_STATE_FILE") or jars.cache_dir() / "cluster.json")
 
 
-def _process_state(pid: int | None) -> str | None:
-    """Return the /proc state letter of a labkit broker pid, or None if it is not one."""
+def _process_state(pid: int | None, marked: bool = True) -> str | None:
+    """Return the /proc state letter of a labkit broker pid, or None if it is not one.
+
+    With ``marked=False``, of any process with that pid (None if there is none).
+    """
     if not pid:
         return None
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if marked else b""
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    if NODE_MARKER.encode() not in cmdline:
+    if marked and NODE_MARKER.encode() not in cmdline:
         return None  # the pid was reused by something else
     return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _start_time(pid: int | None) -> str | None:
+    """When process ``pid`` started (clock ticks after boot), or None if there is none."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def _is_alive(pid: int | None) -> bool:
@@ -559,8 +570,12 @@ class LocalCluster(Cluster):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout)
         else:
-            wait_until(lambda: not _is_alive(node.pid), timeout, f"broker {node.id} to exit",
-                       interval=0.05)
+            # Not our child: wait until the kernel has torn it down. A dying JVM loses its
+            # command line (so _is_alive already says no) well before its last thread exits.
+            start = _start_time(node.pid)
+            wait_until(lambda: _start_time(node.pid) != start or _process_state(
+                node.pid, marked=False) in (None, "Z", "X"), timeout,
+                f"broker {node.id} to exit", interval=0.05)
 
     def _alive(self, node: Node) -> bool:
         proc = self._procs.get(node.id)

@@ -249,6 +249,14 @@ def _streams(cluster: Cluster, configs: dict[str, dict[str, Any]], topics: dict[
             for label, config in configs.items()}
 
 
+def _first_ack_after(stream: Background, timeout: float) -> None:
+    """Wait up to ``timeout`` for ``stream``'s next acknowledgement; never raise."""
+    before = stream.deliveries.acknowledged()
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: stream.deliveries.acknowledged() > before, timeout,
+                   "an acknowledgement", interval=0.05)
+
+
 def _warm_up(cluster: Cluster, topics) -> None:
     # A new partition answers acks=all slowly until its followers fetch: write to it first.
     run_producer(cluster, {"acks": "all"}, messages=20 * len(topics), topics=list(topics),
@@ -390,7 +398,9 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
        session has timed out);
     5. wait until the controller has fenced the leader: the unclean=true topic is led by
        the follower, the unclean=false topic by nobody;
-    6. ``hold_s`` in that state;
+    6. ``hold_s`` in that state, counted from the unclean=true producer's first
+       acknowledgement after the election (its metadata refresh can take seconds; waited
+       for up to ``timeout``, and if none comes the run goes on and shows it);
     7. restart the leader; wait until the cluster is whole (``faults.wait_healthy``);
     8. ``tail_s`` more; then the producers stop (and flush).
 
@@ -452,6 +462,7 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
                     "unclean leader elected",
                     lambda: leaders() == {clean: -1, unclean: follower},
                     f"broker {follower} to lead {unclean} and nobody {clean}"))
+                _first_ack_after(streams[UNCLEAN_LABELS["true"]], timeout)
                 time.sleep(hold_s)
                 script.phase(f"broker {leader} restarting", script.act("restart", leader))
                 wait_healthy(cluster, topics.values(), timeout)

@@ -272,6 +272,10 @@ class Deliveries:
                     err.name() if err is not None else None, perf()))
         return on_delivery
 
+    def acknowledged(self) -> int:
+        """How many reports so far say the message was written (safe from another thread)."""
+        return sum(1 for report in self.reports[:] if report[4] is None)
+
     def partitions_since(self, start: int) -> set[int]:
         """The partitions of the reports served after the first ``start`` ones."""
         return {report[1] for report in self.reports[start:]}
@@ -352,6 +356,7 @@ def run_producer(
     stop: threading.Event | None = None,
     client_log_file: str | os.PathLike | None = None,
     client_debug: str = client_logs.DEBUG_CONTEXTS,
+    deliveries: Deliveries | None = None,
 ) -> ProducerRun:
     """Send a workload and record every message's fate.
 
@@ -385,6 +390,9 @@ def run_producer(
             and costs nothing.
         client_debug: the librdkafka ``debug`` contexts captured with ``client_log_file``
             (a ``debug`` key in ``config`` wins).
+        deliveries: record the delivery reports into this (empty) recorder, so that
+            another thread can watch ``deliveries.acknowledged()`` while the run goes on;
+            None uses a recorder of the run's own.
 
     Returns:
         The run's ``ProducerRun``.
@@ -419,7 +427,7 @@ def run_producer(
     key_list = make_keys(keys, min(capacity, 1_000_000), key_count, zipf_s, seed)
     values = make_payloads(size, payload, seed=seed)
     topic_list = list(topics)
-    deliveries = Deliveries()
+    deliveries = Deliveries() if deliveries is None else deliveries
     callback = deliveries.callback
     # Send times on the same clock as the delivery callbacks (the lab.ts header carries
     # the wall clock instead, for readers in other processes).
@@ -567,7 +575,8 @@ class Background:
 
     ``with Background(cluster, config, rate=1000) as stream: ...`` keeps sending at
     ``rate`` while the block runs (up to ``max_seconds``); afterwards ``stream.run`` is the
-    ``ProducerRun``, flushed.
+    ``ProducerRun``, flushed. Meanwhile ``stream.deliveries.acknowledged()`` counts the
+    messages acknowledged so far.
 
     Args:
         cluster: where to produce.
@@ -582,9 +591,11 @@ class Background:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self.run: ProducerRun | None = None
+        self.deliveries = Deliveries()
         self._thread = threading.Thread(
             target=self._main, name="labkit-background-producer", daemon=True,
-            args=(cluster, config, {**workload, "messages": None, "duration": max_seconds}))
+            args=(cluster, config, {**workload, "messages": None, "duration": max_seconds,
+                                    "deliveries": self.deliveries}))
 
     def _main(self, cluster, config, workload):
         try:
