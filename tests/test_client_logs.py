@@ -34,23 +34,23 @@ def test_read_log_splits_each_line_and_puts_it_on_the_given_clock(log):
 
 
 def test_around_keeps_the_lines_in_the_window_of_any_moment(log):
-    near = logs.around(log, [0.0, float("nan")], before_s=0.6, after_s=0.1)
+    near = logs.lines_around(log, [0.0, float("nan")], before_s=0.6, after_s=0.1)
     assert near.facility.tolist() == ["IDEMPSTATE", "PRODUCE", ""]
     assert near.from_nearest_s.tolist() == [-0.5, 0.0, 0.0]
-    both = logs.around(log, [2.4, 0.0], before_s=0.0, after_s=0.5)
+    both = logs.lines_around(log, [2.4, 0.0], before_s=0.0, after_s=0.5)
     assert both.facility.tolist() == ["PRODUCE", "", "MSGSET", "REQTMOUT"]
-    only = logs.around(log, [0.0, 2.5], 5, 5, facilities={"REQTMOUT", "MSGSET"})
+    only = logs.lines_around(log, [0.0, 2.5], 5, 5, facilities={"REQTMOUT", "MSGSET"})
     assert only.facility.tolist() == ["MSGSET", "REQTMOUT"]
-    assert logs.around(log, [0.0], 5, 5, contains="timed out").facility.tolist() == [
+    assert logs.lines_around(log, [0.0], 5, 5, contains="timed out").facility.tolist() == [
         "REQTMOUT"]
-    nearest = logs.around(log, [0.5], 5, 5, limit=2)
+    nearest = logs.lines_around(log, [0.5], 5, 5, limit=2)
     assert nearest.facility.tolist() == ["PRODUCE", "MSGSET"]  # back in time order
-    assert logs.around(log, [], 1, 1).empty
+    assert logs.lines_around(log, [], 1, 1).empty
 
 
 def test_around_refuses_a_negative_window(log):
     with pytest.raises(ValueError, match="before_s=-1 and after_s=0 must be >= 0"):
-        logs.around(log, [0.0], before_s=-1, after_s=0)
+        logs.lines_around(log, [0.0], before_s=-1, after_s=0)
 
 
 def test_a_producer_captures_its_debug_log_only_when_asked(cluster1, tmp_path):
@@ -72,7 +72,7 @@ def test_a_producer_captures_its_debug_log_only_when_asked(cluster1, tmp_path):
     batches = log[log.facility == "MSGSET"]
     assert batches.t.min() >= run.records.t_send.min() - 0.5
     assert batches.t.max() <= run.records.t_delivered.max() + 0.5
-    delivered = logs.around(log, [run.records.t_delivered.max()], 1, 1,
+    delivered = logs.lines_around(log, [run.records.t_delivered.max()], 1, 1,
                                    facilities={"MSGSET"}, contains="delivered")
     assert len(delivered) >= 1
     cluster1.delete_topic(topic)

@@ -5,12 +5,15 @@ a subprocess in which ``confluent_kafka`` cannot be imported then imports every 
 ``labkit.analysis`` and ``labkit.viz.plots`` and works on those recordings.
 """
 
+import ast
 import json
 import pkgutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import labkit
 import labkit.analysis
 from labkit.cluster import unique_name
 from labkit.workloads.producer import run_producer
@@ -47,7 +50,7 @@ WITHOUT_KAFKA = textwrap.dedent("""
     curve = metrics.percentile_curve(records)
     counts = metrics.partition_counts(records)
     plots.throughput_over_time({"run": rate})
-    plots.latency_percentiles({"run": curve})
+    plots.percentile_curves({"run": curve})
     plots.partition_distribution(counts)
     loaded = sorted(m for m in sys.modules if m.startswith(("labkit", "confluent_kafka")))
     totals = {k: int(v) for k, v in result.totals.items()}
@@ -79,3 +82,28 @@ def test_the_pure_modules_are_found():
     """The list above is read from the package, so a new analysis module is covered at once."""
     assert {"labkit.analysis.metrics", "labkit.analysis.audit", "labkit.viz.plots"} <= set(
         PURE_MODULES)
+
+
+def _public_names(path) -> list[str]:
+    """The public names a module defines at its top level (functions, classes, constants)."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return [n for n in names if not n.startswith("_")]
+
+
+def test_no_two_modules_define_the_same_public_name():
+    """One home per concept: a public name means one thing wherever it is imported from
+    (package ``__init__`` files only re-export)."""
+    homes: dict[str, list[str]] = {}
+    root = Path(labkit.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py"):
+            for name in _public_names(path):
+                homes.setdefault(name, []).append(str(path.relative_to(root.parent)))
+    assert {name: where for name, where in homes.items() if len(where) > 1} == {}

@@ -29,6 +29,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+NOT_SENT = ("BufferError",)  # a producer record's ``error`` when the client never queued it
+
 TALLY = ("expected", "found", "distinct", "duplicates", "duplicated_ids", "lost", "foreign")
 """The counts of ``tally`` and the columns of ``tally_by``, in order."""
 

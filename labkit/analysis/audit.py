@@ -44,7 +44,6 @@ COUNTS = ("sent", "acked", "failed", "unreported", "found", "distinct", "duplica
           "acked_elsewhere")
 """The columns of ``AuditResult.per_partition`` after topic and partition, in order."""
 
-_NOT_SENT = "BufferError"  # dropped by the client before it was ever queued
 
 
 @dataclass
@@ -100,7 +99,7 @@ def audit(produced: pd.DataFrame, found: pd.DataFrame, run_id: str | None = None
                               *(["run_id"] if run_id is not None else [])])
     if run_id is not None:
         found = found[found.run_id == run_id]
-    sent = produced[produced.error != _NOT_SENT]
+    sent = produced[~produced.error.isin(accounting.NOT_SENT)]
     sent = sent.assign(topic=sent.topic.astype(str))
     status = sent.set_index("msg_id").error
     unknown = ~found.msg_id.isin(status.index)

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from labkit.analysis import gaps
+from labkit.analysis.accounting import NOT_SENT
 
-NOT_SENT = ("BufferError",)
 """Error names of messages the client dropped before queueing them (never sent)."""
 
 PHASE_COLUMNS = ("phase", "start_s", "end_s", "sent", "acked", "failed", "unreported")

@@ -47,14 +47,14 @@ def log_lines(run, times, zero_wall: float | None = None, before_s: float = LOG_
         contains: keep only lines matching this regular expression (case-insensitive).
 
     Returns:
-        ``logs.around`` rows (time order), or None when no log was captured.
+        ``logs.lines_around`` rows (time order), or None when no log was captured.
     """
     path = getattr(run, "client_log_file", None)
     if not path or not os.path.exists(path):
         return None
     zero = run.started_wall if zero_wall is None else zero_wall
     log = logs.read_log(path, zero)
-    return logs.around(log, list(times), before_s, after_s, limit=limit,
+    return logs.lines_around(log, list(times), before_s, after_s, limit=limit,
                               contains=contains)
 
 

@@ -56,7 +56,7 @@ def read_log(path: str | os.PathLike, zero_wall: float | None = None) -> pd.Data
     return log[list(LOG_COLUMNS)]
 
 
-def around(log: pd.DataFrame, times: Iterable[float], before_s: float = 0.5,
+def lines_around(log: pd.DataFrame, times: Iterable[float], before_s: float = 0.5,
            after_s: float = 0.5, facilities: Iterable[str] | None = None,
            contains: str | None = None, limit: int | None = None) -> pd.DataFrame:
     """The log lines within a window around any of the given moments.

@@ -32,7 +32,7 @@ from labkit.analysis import gaps, metrics
 from labkit.analysis.timeline import partition_changes
 
 OK = ""  # a producer record's ``error`` when the message was delivered
-NOT_SENT = ("BufferError", "unreported")
+NO_VERDICT = ("BufferError", "unreported")  # never sent, or never reported on
 
 
 def recovery(records: pd.DataFrame, fault_s: float, factor: float = 5.0,
@@ -59,7 +59,7 @@ def recovery(records: pd.DataFrame, fault_s: float, factor: float = 5.0,
     baseline_ms = float(baseline["p99"])
     threshold = max(factor * baseline_ms, floor_ms) if baseline_ms == baseline_ms else floor_ms
     after = records[records.t_delivered > fault_s]
-    failed = ~after.error.isin([OK, *NOT_SENT])
+    failed = ~after.error.isin([OK, *NO_VERDICT])
     held = after[failed | (after.latency_ms > threshold)]
     unreported = int((records.error == "unreported").sum())
     recovered_at = float(held.t_delivered.max()) if len(held) else float(fault_s)

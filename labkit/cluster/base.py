@@ -34,12 +34,12 @@ LAB_TOPIC_PARTITIONS = 6
 NODE_MARKER = "-Dlabkit.node="
 """JVM flag that marks a broker started by labkit (used to find leftover JVMs)."""
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 # librdkafka's own log lines (connection refused while a broker is down, ...) go through
 # Python logging under this name instead of straight to stderr.
 client_log = logging.getLogger("labkit.librdkafka")
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class ClusterError(RuntimeError):
@@ -86,7 +86,7 @@ topic created a moment ago whose leaders the client (``_NOENT``, "No leaders fou
 leader itself (``UNKNOWN_TOPIC_OR_PART``) does not know yet, or a leadership moving."""
 
 
-def retrying(call: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
+def retrying(call: Callable[[], _T], timeout: float, interval: float = 0.2) -> _T:
     """Return ``call()``, called again while its ``KafkaException`` may pass.
 
     That is one of ``TRANSIENT_ERRORS``, or any error librdkafka calls retriable.
@@ -104,9 +104,9 @@ def retrying(call: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
                       passes=transient, on_timeout=lambda last: last)[0]
 
 
-def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2, *,
+def wait_until(check: Callable[[], _T], timeout: float, what: str, interval: float = 0.2, *,
                passes: Callable[[Exception], bool] | None = None,
-               on_timeout: Callable[[Exception | None], Exception] | None = None) -> T:
+               on_timeout: Callable[[Exception | None], Exception] | None = None) -> _T:
     """Call ``check`` until it returns a truthy value and return that value.
 
     The one deadline loop of labkit: every wait with a time limit goes through it.

@@ -55,7 +55,7 @@ from labkit.cluster.base import (
     wait_until,
 )
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -824,7 +824,7 @@ def connect(bootstrap_servers: str = "", brokers: int = 3) -> Cluster:
         try:
             local = LocalCluster.attach(state_file)
         except ClusterError as exc:
-            log.warning("ignoring %s", exc)
+            _log.warning("ignoring %s", exc)
         else:
             if not address or address == local.bootstrap_servers:
                 return local

@@ -6,10 +6,10 @@ from typing import TypeVar
 
 PROFILES = ("smoke", "standard", "full")
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-def choose(profile: str, *, smoke: T, standard: T, full: T) -> T:
+def choose(profile: str, *, smoke: _T, standard: _T, full: _T) -> _T:
     """Return the value for ``profile``.
 
     Example: ``messages = choose(profile, smoke=2_000, standard=200_000, full=2_000_000)``.

@@ -107,7 +107,7 @@ def throughput_over_time(series: dict[str, pd.DataFrame], ax=None, unit: str = "
     return ax.figure
 
 
-def latency_percentiles(curves: dict[str, pd.DataFrame], ax=None,
+def percentile_curves(curves: dict[str, pd.DataFrame], ax=None,
                         title: str = "Delivery latency by percentile"):
     """Latency against percentile on a log-percentile axis (out to p99.9).
 
@@ -232,7 +232,7 @@ def producer_dashboard(runs, warmup_s: float | None = None):
     """
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6), layout="constrained")
     throughput_over_time({r.label: metrics.throughput(r.records) for r in runs}, ax=a)
-    latency_percentiles({r.label: metrics.percentile_curve(r.records, warmup_s=warmup_s)
+    percentile_curves({r.label: metrics.percentile_curve(r.records, warmup_s=warmup_s)
                          for r in runs if r.delivered}, ax=b)
     partition_distribution(metrics.partition_counts(runs[-1].records), ax=c,
                            title=f"Messages per partition ({runs[-1].label})")
@@ -296,7 +296,8 @@ def rebalance_timeline(intervals: pd.DataFrame, events: pd.DataFrame | None = No
     return ax.figure
 
 
-def member_throughput(table: pd.DataFrame, ax=None, title: str = "Messages processed per member"):
+def throughput_per_member(table: pd.DataFrame, ax=None,
+                          title: str = "Messages processed per member"):
     """Lines of ``metrics.member_throughput``: messages/s per member over time.
 
     Args:

@@ -167,7 +167,7 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
                 plots.rebalance_timeline(metrics.ownership(events), events, ax=a)
             table = metrics.member_throughput(group.messages(), bucket_s=1.0)
             if not table.empty:
-                plots.member_throughput(table, ax=b)
+                plots.throughput_per_member(table, ax=b)
             display(fig)
             plt.close(fig)
 

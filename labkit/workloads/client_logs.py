@@ -12,7 +12,7 @@ A captured file has one line per log line::
     <wall, epoch seconds> <level> <facility> [<client name>] [thrd:<thread>]: <text>
 
 ``labkit.analysis.logs`` reads it back (``read_log``) and keeps the lines around given
-moments (``around``).
+moments (``lines_around``).
 """
 
 from __future__ import annotations
