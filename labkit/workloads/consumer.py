@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 import uuid
 from typing import Any
@@ -20,6 +19,7 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaException
 
 from labkit.cluster import LAB_TOPICS, Cluster, client_log, wait_until
+from labkit.workloads import librdkafka
 from labkit.workloads.members import MemberGroup, MemberThread
 from labkit.workloads.readers import freeze_headers, lab_ids
 
@@ -72,27 +72,9 @@ def coordinator_of(cluster: Cluster, group_id: str, timeout: float = 60) -> int:
 
 
 COMMIT_MODES = ("auto", "sync-per-message", "sync-per-batch", "async", "store-offsets")
-EVENT_KINDS = ("join", "assign", "revoke", "lost", "error", "commit", "leave", "crash",
-               "pause", "resume")
 KIP848_FORBIDDEN = ("partition.assignment.strategy", "session.timeout.ms",
                     "heartbeat.interval.ms")
 _DESTROY_NO_CONSUMER_CLOSE = 0x8  # librdkafka's RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE
-
-
-def _librdkafka():
-    """The librdkafka shared library bundled with confluent-kafka (for ``abandon``)."""
-    import ctypes
-    import glob
-
-    import confluent_kafka
-
-    base = os.path.dirname(confluent_kafka.__file__)
-    found = glob.glob(base + ".libs/librdkafka*.so*") + glob.glob(base + "/.dylibs/librdkafka*")
-    if not found:
-        raise RuntimeError("cannot find the librdkafka library bundled with confluent-kafka")
-    lib = ctypes.CDLL(found[0])
-    lib.rd_kafka_destroy_flags.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    return lib
 
 
 def abandon(consumer: Consumer) -> None:
@@ -113,7 +95,7 @@ def abandon(consumer: Consumer) -> None:
     if not handle:
         raise RuntimeError("consumer already closed")
     slot.value = None
-    _librdkafka().rd_kafka_destroy_flags(handle, _DESTROY_NO_CONSUMER_CLOSE)
+    librdkafka.library().rd_kafka_destroy_flags(handle, _DESTROY_NO_CONSUMER_CLOSE)
 
 
 def _parts(partitions) -> list[str]:

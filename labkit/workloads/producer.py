@@ -643,9 +643,9 @@ def setting_in_effect(config: dict[str, Any], name: str) -> str:
         return validate_config({name: config[name]})[name]
     import ctypes
 
-    from labkit.workloads.consumer import _librdkafka
+    from labkit.workloads import librdkafka
 
-    lib = _librdkafka()
+    lib = librdkafka.library()
     # Global properties first, then topic-level ones (message.timeout.ms, acks, ...).
     for kind in ("conf", "topic_conf"):
         create, get, destroy = (getattr(lib, f"rd_kafka_{kind}_{verb}")
