@@ -81,5 +81,10 @@ def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path):
     assert run.checks and status == 0, "\n".join(lines)
     findings = (tmp_path / "findings.md").read_text()
     assert all(f["id"] in findings and f["id"] in index for f in run.findings)
+    # The contact sheet shows every chart the notebook drew, and the index links to it.
+    pngs = sum("image/png" in o.get("data", {}) for c in nbformat.read(tmp_path / run.name, 4).cells
+               for o in c.get("outputs", []))
+    sheet = (tmp_path / "figures.html").read_text()
+    assert sheet.count("<img src=\"data:image/png") == pngs and 'href="figures.html"' in index
     # The notebooks leave the shared cluster whole for the next one.
     assert cluster3.brokers == [1, 2, 3]

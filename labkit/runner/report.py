@@ -2,7 +2,8 @@
 
 ``run_report()`` executes ``notebooks/NN_*.ipynb`` with papermill against one shared cluster,
 writes the executed copies, their HTML and each notebook's findings to ``outputs/``, and
-writes ``outputs/index.html`` and ``outputs/findings.md``, broken promises first. One failed
+writes ``outputs/index.html`` and ``outputs/findings.md``, broken promises first, and
+``outputs/figures.html``, every chart on one page (``contact_sheet``). One failed
 notebook does not stop the others. ``run_report(repeat=N)`` runs the series N times and
 writes, per checked finding, in how many runs it held (``outputs/stability.md``).
 
@@ -28,6 +29,7 @@ import confluent_kafka
 import pandas as pd
 
 from labkit.cluster import Cluster, LocalCluster, connect, jars
+from labkit.runner import contact_sheet
 from labkit.runner import findings as lab_findings
 from labkit.runner.profiles import PROFILES
 
@@ -261,6 +263,8 @@ def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
 <p>Profile <b>{esc(profile)}</b>, generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}:
 {n['notebooks'] - n['failed']} of {n['notebooks']} notebooks ran to the end;
 {n['held']} of {n['checks']} checked findings held; {n['observations']} observations.</p>
+<p>Every chart of the run on one page, with its notebook and caption:
+<a href="figures.html">figures.html</a>.</p>
 {broken_block}
 <table><tr><th>notebook</th><th>status</th><th>duration</th><th>output</th>
 <th>checked findings holding</th><th>observations</th><th>error</th></tr>
@@ -313,6 +317,13 @@ def write_findings(runs: list[NotebookRun], env: dict[str, str], profile: str,
     path = outputs / "findings.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def write_figures(runs: list[NotebookRun], profile: str, outputs: Path) -> Path:
+    """Write ``outputs/figures.html``: every chart of the runs' executed notebooks."""
+    return contact_sheet.write(outputs, [r.name for r in runs],
+                               {r.name: r.error for r in runs if r.error},
+                               subtitle=f"profile {profile}")
 
 
 def stability(rounds: list[list[NotebookRun]]) -> pd.DataFrame:
@@ -436,6 +447,7 @@ def run_report(profile: str = "standard", only: str | None = None,
                 bar.update()
                 write_index(runs, env, profile, outputs, table)
                 write_findings(runs, env, profile, outputs)
+                write_figures(runs, profile, outputs)
             if repeat > 1:
                 table = write_stability(rounds, profile, outputs)
                 write_index(runs, env, profile, outputs, table)
