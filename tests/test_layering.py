@@ -20,7 +20,7 @@ from labkit.workloads.producer import run_producer
 from labkit.workloads.readers import read_topic
 
 PURE_MODULES = sorted(f"labkit.analysis.{m.name}" for m in pkgutil.iter_modules(
-    labkit.analysis.__path__)) + ["labkit.viz.plots"]
+    labkit.analysis.__path__)) + ["labkit.viz.plots", "labkit.viz.legibility"]
 
 WITHOUT_KAFKA = textwrap.dedent("""
     import importlib, json, sys
