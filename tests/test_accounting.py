@@ -112,6 +112,21 @@ def test_share_group_processed_twice_is_the_accountings_duplicated_ids():
     assert twice.loc[1, "members"] == ["b", "c"] and twice.loc[0, "times"] == 2
 
 
+
+def test_deliveries_of_held_records_are_on_the_faults_clock():
+    rows = pd.DataFrame({
+        "member": ["a", "b", "b"], "topic": "t", "partition": 0, "offset": [0, 0, 1],
+        "msg_id": [0, 0, 1], "delivery_count": [1, 2, 1], "t": [1.1, 3.2, 0.5],
+        "t_received": [1.0, 3.1, 0.4]})
+    held = pd.concat([rows.iloc[[0]].assign(processed=True),
+                      rows.iloc[[0]].assign(offset=2, msg_id=2, t=np.nan, processed=False)])
+    found = share_groups.deliveries(rows, held, t_fault=2.0)
+    assert found[["offset", "member", "delivery_count"]].values.tolist() == [
+        [0, "a", 1], [0, "b", 2], [2, "a", 1]]  # offset 1 was not held
+    assert found.received_s.round(6).tolist() == [-1.0, 1.1, -1.0]
+    assert found.processed_s.round(6).tolist()[:2] == [-0.9, 1.2]
+    assert np.isnan(found.processed_s.iloc[2])  # held, never processed
+
 def test_idle_members_and_spread_of_a_group():
     rows = pd.DataFrame({"member": ["a", "a", "b", "c"], "partition": [0, 0, 1, 1],
                          "msg_id": [0, 1, 2, 2], "t": [1.0, 2.0, 3.0, 0.5]})

@@ -157,6 +157,6 @@ def test_log_copies_draws_one_partition_and_marks_faults():
     fig = plots.log_copies(audit(sent, log), events=events, started_wall=1000.0)
     ax = fig.axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["in order (4)", "reordered (1)", "extra copy (1)"]
+    assert legend == ["first copy, in order (4)", "reordered (1)", "extra copies (1)"]
     assert ax.lines[0].get_xdata()[0] == pytest.approx(0.25)
-    assert ax.get_title() == "Partition 0: the log"
+    assert ax.get_title() == "Partition 0, record by record"

@@ -230,6 +230,7 @@ def test_duplicates_and_losses_write_every_count_zeros_too():
     table = pd.DataFrame({"duplicates": [0, 3], "lost": [2, 0]}, index=["a", "b"])
     fig = plots.duplicates_and_losses(table, "t")
     ax = fig.axes[0]
-    assert sorted(t.get_text() for t in ax.texts) == ["0", "0", "2", "3"]
+    assert sorted(t.get_text() for t in ax.texts) == ["0 duplicates", "0 lost", "2 lost",
+                                                       "3 duplicates"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     matplotlib.pyplot.close(fig)

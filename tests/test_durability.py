@@ -72,7 +72,7 @@ def test_no_loss_gives_an_empty_table_with_the_columns():
     assert lost.empty and "led_by_victim" in lost.columns
 
 
-def test_lost_when_acked_draws_one_row_per_config_and_run_and_names_the_kill():
+def test_lost_when_acked_counts_every_lost_message_per_config_and_names_the_kill():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,8 +83,11 @@ def test_lost_when_acked_draws_one_row_per_config_and_run_and_names_the_kill():
                              "t_delivered": [0.5, 0.7, 1.2]})
     found = pd.DataFrame({"topic": ["t"], "partition": [1], "offset": [0], "msg_id": [1]})
     lost = lost_messages([_run(0, 2, [0], produced, found), _run(1, 3, [0], produced, found)])
-    fig = plots.lost_when_acked(lost)
+    fig = plots.lost_when_acked(lost, configs=["acks=1", "acks=all"])
     ax = fig.axes[0]
-    assert len(ax.collections) == 2  # one scatter per (config, run)
-    assert "kill" in [t.get_text() for t in ax.texts]
+    # Each config's count, zeros included, under its name; one colour per run.
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["acks=all\n0 lost", "acks=1\n4 lost"]
+    assert sum(bar.get_height() > 0 for bar in ax.patches) == 4  # 2 runs x 2 time bins
+    assert len(ax.get_legend().get_texts()) == 2
+    assert "kill the leader" in [t.get_text() for t in ax.texts]
     matplotlib.pyplot.close(fig)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labkit.analysis import metrics
 from labkit.analysis.audit import audit, totals_table
 from labkit.viz import plots
 
@@ -35,16 +36,17 @@ def producer_run(started_wall, label="p"):
 def test_fault_timeline_marks_each_fault_at_its_time_on_the_run_clock():
     fig = plots.fault_timeline([producer_run(1000.0), producer_run(1000.5, "q")],
                                events(("kill", 2, 1000.3), ("restart", 2, 1000.8)))
-    top, bottom = fig.axes
+    top, second, bottom = fig.axes  # a deliveries panel per run, then the latencies
     marks = [line.get_xdata()[0] for line in top.lines if line.get_linestyle() == "--"]
     assert marks == pytest.approx([0.3, 0.8])
-    assert [t.get_text() for t in top.texts] == ["kill 2", "restart 2"]
+    assert [t.get_text() for t in top.texts] == ["kill broker 2", "restart broker 2"]
+    assert not second.texts and not bottom.texts  # lower panels: the lines, no labels
     # The second run is drawn on the first run's clock, shifted by 0.5 s.
-    delivered = [line for line in top.lines if line.get_linestyle() != "--"]
-    assert delivered[1].get_xdata()[0] == pytest.approx(delivered[0].get_xdata()[0] + 0.5)
+    assert second.lines[0].get_xdata()[0] == pytest.approx(top.lines[0].get_xdata()[0] + 0.5)
     assert bottom.get_yscale() == "log"
     assert max(bottom.collections[0].get_offsets()[:, 1]) == 900.0
-    assert "p: failed" in [t.get_text() for t in top.get_legend().get_texts()]
+    assert [t.get_text() for t in top.get_legend().get_texts()] == ["p", "failed",
+                                                                   "last message sent"]
 
 
 def test_loss_heatmap_writes_each_count_in_its_cell():
@@ -81,8 +83,37 @@ def test_group_timeline_draws_the_rate_member_events_and_faults_on_the_run_clock
     ax = fig.axes[0]
     rate = ax.lines[0]
     assert rate.get_xdata()[0] == 1.0 and rate.get_ydata()[0] == 6.0
-    assert [t.get_text() for t in ax.texts] == ["pause 3"]
+    assert [t.get_text() for t in ax.texts] == ["pause broker 3"]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["processed/s", "lost (1)", "assign (2)"]
     lost = ax.collections[0].get_offsets()
     assert lost[0][0] == pytest.approx(5.5)  # group clock + 0.5 s = run clock
+
+
+def test_fault_labels_take_lanes_above_the_axes_instead_of_overprinting():
+    _, ax = matplotlib.pyplot.subplots()
+    ax.plot([0, 10], [0, 1])
+    plots.fault_markers(ax, events(("kill", 2, 1003.0), ("kill", 3, 1003.1),
+                                   ("new leader", 1, 1003.2), ("restart", 2, 1008.0)), 1000.0)
+    ax.figure.canvas.draw()
+    texts = ax.texts
+    assert [t.get_text() for t in texts] == ["kill brokers 2, 3", "new leader broker 1",
+                                             "restart broker 2"]
+    boxes = [t.get_window_extent() for t in texts]
+    assert all(box.y0 >= ax.bbox.y1 for box in boxes)  # in the strip, not on the data
+    assert not boxes[0].overlaps(boxes[1])  # coinciding faults: separate lanes
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_rebalance_timeline_shows_a_pause_too_short_to_see_and_says_how_long():
+    part = "orders-1a2b3c4d-0"
+    events = pd.DataFrame([(0.0, "m1", "join", [], ""), (0.1, "m1", "assign", [part], ""),
+                           (5.0, "m1", "revoke", [part], ""), (5.01, "m2", "assign", [part], ""),
+                           (9.0, "m2", "revoke", [part], "")],
+                          columns=["t", "member", "kind", "partitions", "detail"])
+    fig = plots.rebalance_timeline(metrics.ownership(events), events)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["orders 0"]  # no random suffix
+    texts = [t.get_text() for t in ax.texts]
+    assert "join m1" in texts and "1 paused ≤ 10 ms" in texts
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["m1", "m2", "no owner"]

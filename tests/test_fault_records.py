@@ -5,7 +5,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from labkit.analysis.timeline import leaders_per_broker, partition_changes
+from labkit.analysis.timeline import fenced_after, leaders_per_broker, partition_changes
 from labkit.cluster.faults import (
     FAULT_EVENT_COLUMNS,
     PARTITION_SAMPLE_COLUMNS,
@@ -66,6 +66,8 @@ def test_leadership_timeline_draws_fault_runs_laid_end_to_end():
     assert marks == [0.0, 2.5]
     under = [line for line in ax.lines if line.get_linestyle() == ":"][0]
     assert list(under.get_ydata()) == [0, 2, 2, 0, 0]
+    assert fenced_after(killed.timeline, 1) == 1.5  # broker 1 out of every ISR and leading none
+    assert pd.isna(fenced_after(back.timeline, 3))
 
 
 def test_with_preferred_marks_live_leaders_other_than_the_first_replica():

@@ -55,6 +55,15 @@ def test_pareto_front_keeps_undominated_points():
     assert list(metrics.pareto_front(points, "x", "y").index) == [0, 1, 2]
 
 
+def test_config_label_reads_like_a_person_wrote_it():
+    config = {"linger.ms": 5, "batch.size": 16384, "compression.type": "lz4"}
+    assert metrics.config_label(config) == "linger.ms=5, batch.size=16 KiB, lz4"
+    assert metrics.config_label({"batch.size": "1000000", "compression.type": "none"}) == (
+        "batch.size=1 MB, no compression")
+    assert metrics.config_label({"batch.size": 1500}) == "batch.size=1,500 B"
+    assert metrics.config_label({}) == "defaults"
+
+
 def test_stats_summary_averages_windows_over_the_run():
     sample = {"tx_bytes": 500, "txmsgs": 10, "brokers": {
         "b1": {"nodeid": 1, "rtt": {"sum": 4000, "cnt": 2}, "int_latency": {"sum": 0, "cnt": 0},

@@ -210,6 +210,30 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return points.loc[keep].sort_values(x)
 
 
+def _size_label(size: int) -> str:
+    for unit, name in ((1 << 20, "MiB"), (1 << 10, "KiB"), (10**6, "MB"), (10**3, "kB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size:,} B"
+
+
+def config_label(config: dict) -> str:
+    """A human name for a producer config, e.g. ``"linger.ms=5, batch.size=16 KiB, lz4"``.
+
+    Byte sizes (``batch.size``, ``message.max.bytes``) read in KiB/MiB (or kB/MB when that is
+    exact); ``compression.type`` reads as the codec alone ("no compression" for none).
+    """
+    parts = []
+    for key, value in config.items():
+        if key == "compression.type":
+            parts.append("no compression" if value == "none" else str(value))
+        elif key in ("batch.size", "message.max.bytes") and str(value).isdigit():
+            parts.append(f"{key}={_size_label(int(value))}")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts) or "defaults"
+
+
 def summary(runs, warmup_s: float | None = None) -> pd.DataFrame:
     """One row per producer run: totals, throughput and delivery-latency percentiles.
 

@@ -140,3 +140,26 @@ def spread(messages: pd.DataFrame, members) -> dict[str, int]:
         "readers_max": int(readers.max()) if len(readers) else 0,
         "distinct": int(messages.msg_id.nunique()),
     }
+
+
+def deliveries(messages: pd.DataFrame, held: pd.DataFrame, t_fault: float) -> pd.DataFrame:
+    """Every delivery of the records a member held at a fault, on the fault's clock.
+
+    Args:
+        messages: ``ShareGroup.messages()``.
+        held: the member's held records (``crash_member`` or ``stall_member``).
+        t_fault: when the fault began, seconds since the group started.
+
+    Returns:
+        One row per (record, member, delivery_count): partition, offset, member,
+        delivery_count, received_s and processed_s (seconds from the fault to the
+        ``poll()`` that returned it and to its processing; NaN if it never was processed),
+        in record order. Held records the member never processed are rows too.
+    """
+    keys = ["partition", "offset", "member", "delivery_count"]
+    ours = messages[_records(messages).isin(set(_records(held))).to_numpy()]
+    rows = pd.concat([ours, held[~held.processed.astype(bool)]] if len(held) else [ours])
+    rows = rows.drop_duplicates(keys).sort_values(["partition", "offset", "t_received"])
+    return pd.DataFrame({**{k: rows[k].to_numpy() for k in keys},
+                         "received_s": (rows.t_received - t_fault).to_numpy(dtype=float),
+                         "processed_s": (rows.t - t_fault).to_numpy(dtype=float)})

@@ -62,3 +62,21 @@ def leaders_per_broker(table: pd.DataFrame, brokers: list[int]) -> pd.Series:
     """
     counts = table[table.leader >= 0].leader.value_counts()
     return counts.reindex(sorted(brokers), fill_value=0).rename("partitions led")
+
+
+def fenced_after(timeline: pd.DataFrame, broker: int) -> float:
+    """Seconds from a fault until the first sample in which ``broker`` leads nothing, in no ISR.
+
+    After a kill, that is when the controller fenced it (``broker.session.timeout.ms``).
+
+    Args:
+        timeline: a ``FaultRun.timeline`` (partition samples, t: seconds since the fault).
+        broker: the broker the fault hit.
+
+    Returns:
+        Seconds; NaN if no sample after the fault shows it gone.
+    """
+    after = timeline[timeline.t >= 0]
+    holds = (after.leader == broker) | after.isr.map(lambda isr: broker in isr)
+    gone = ~holds.groupby(after.t).any()
+    return float(gone.index[gone.to_numpy()].min()) if gone.any() else float("nan")

@@ -1,9 +1,23 @@
 """Plots of recorded runs. Each takes ``ax=None``, draws, and returns the figure.
 
 Plots read DataFrames only; they never talk to Kafka.
+
+With ``LABKIT_RECORD_FIGURES=DIR`` in the environment, every chart call (not the calls
+one chart makes to another) also pickles its function name and arguments, ``ax`` left
+out, into ``DIR`` (``recorded_calls`` reads them back): the tests draw every chart of a
+report run again from these recordings.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import os
+import pickle
+import threading
+import warnings
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,7 +33,66 @@ LAB_STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "legend.frameon": False,
+    # Log axes print plain numbers (0.1, 20, 5000), not "2×10¹", up to a million.
+    "axes.formatter.min_exponent": 6,
 }
+
+
+_recording = threading.local()
+_record_numbers = itertools.count()
+
+
+def _recorded(draw):
+    """Record the outermost call of a chart function when LABKIT_RECORD_FIGURES is set."""
+    signature = inspect.signature(draw)
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        folder = os.environ.get("LABKIT_RECORD_FIGURES")
+        if not folder or getattr(_recording, "inside", False):
+            return draw(*args, **kwargs)
+        _record(Path(folder), draw.__name__, signature, args, kwargs)
+        _recording.inside = True
+        try:
+            return draw(*args, **kwargs)
+        finally:
+            _recording.inside = False
+    return wrapper
+
+
+def _record(folder: Path, name: str, signature, args, kwargs) -> None:
+    bound = signature.bind(*args, **kwargs).arguments
+    bound.pop("ax", None)
+    notebook = Path(os.environ.get("LABKIT_FINDINGS_FILE", "interactive")).name.split(".")[0]
+    path = folder / f"{notebook}.{os.getpid()}.{next(_record_numbers):03d}.{name}.pkl"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps({"notebook": notebook, "function": name,
+                                       "arguments": dict(bound)}))
+    except Exception as exc:  # noqa: BLE001 - a recording never breaks the chart
+        warnings.warn(f"could not record {name}: {exc}", stacklevel=3)
+
+
+def recorded_calls(folder: str | os.PathLike) -> list[dict]:
+    """The chart calls recorded in ``folder``, in the order they were made per notebook.
+
+    Each is ``{"notebook", "function", "arguments", "file"}``; ``draw(call)`` repeats it.
+    Recordings may be gzip-compressed (``NAME.pkl.gz``, as the test corpus keeps them).
+    """
+    import gzip
+
+    calls = []
+    paths = [*Path(folder).glob("*.pkl"), *Path(folder).glob("*.pkl.gz")]
+    for path in sorted(paths, key=lambda p: p.name):
+        data = path.read_bytes()
+        call = pickle.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+        calls.append({**call, "file": path.name})
+    return calls
+
+
+def draw(call: dict):
+    """Draw a recorded chart call again, on a figure of its own; return the figure."""
+    return globals()[call["function"]](**call["arguments"])
 
 
 def use_lab_style() -> None:
@@ -33,6 +106,7 @@ def _axes(ax):
     return ax
 
 
+@_recorded
 def leadership_bars(counts: pd.Series, ax=None, title: str = "Partitions led per broker"):
     """Bar chart of ``labkit.analysis.timeline.leaders_per_broker`` counts.
 
@@ -41,15 +115,168 @@ def leadership_bars(counts: pd.Series, ax=None, title: str = "Partitions led per
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
+    from matplotlib.ticker import MaxNLocator
+
     ax = _axes(ax)
-    ax.bar([f"broker {b}" for b in counts.index], counts.values, color="tab:blue")
-    for x, v in enumerate(counts.values):
-        ax.annotate(str(v), (x, v), ha="center", va="bottom")
+    # Each broker in its colour of leadership_timeline (brokers in id order: C0, C1, ...).
+    bars = ax.bar([f"broker {b}" for b in counts.index], counts.values,
+                  color=[f"C{i}" for i in range(len(counts))])
+    ax.bar_label(bars, [str(v) for v in counts.values], padding=2)  # a 0 is written too
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1, int(counts.max())) * 1.15)
     ax.set_ylabel("partitions led")
     ax.set_title(title)
     return ax.figure
 
 
+FAULT_COLORS = {"kill": "tab:red", "shutdown": "tab:purple", "pause": "tab:orange",
+                "resume": "tab:green", "restart": "tab:green", "new leader": "darkcyan",
+                "crash": "tab:red", "join": "tab:green", "leave": "tab:gray"}
+"""One colour per kind of fault or event, on every chart (others: black)."""
+
+_FAULT_DOWN = {"kill": ("restart",), "shutdown": ("restart",), "pause": ("resume",)}
+
+
+class _FaultStrip:
+    """The strip above an axes where fault labels and phase numbers are written.
+
+    Labels are laid out when the figure is drawn, once the axes' size and limits are final:
+    each goes in the lowest lane where it overlaps no other label, phase numbers first. A
+    hidden inset axes as tall as the lanes reserves the room, so the title and the layout
+    make way for it. Labels stay texts of the axes itself (``ax.texts``).
+    """
+
+    base_pt, lane_pt, gap_pt = 6.0, 10.5, 4.0
+
+    def __init__(self, ax):
+        self.ax = ax
+        self.items: list[tuple[int, float, object]] = []  # (0 phase | 1 fault, x, annotation)
+        self.spacer = ax.inset_axes([0, 1, 1, 0.02])
+        self.spacer.set_axis_off()
+        self.spacer.set_navigate(False)
+        self.spacer.set_axes_locator(self)
+
+    @classmethod
+    def of(cls, ax) -> _FaultStrip:
+        strip = getattr(ax, "_lab_fault_strip", None)
+        if strip is None:
+            strip = ax._lab_fault_strip = cls(ax)
+        return strip
+
+    def add(self, x: float, text: str, color, phase: bool = False, **style) -> None:
+        annotation = self.ax.annotate(
+            text, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, self.base_pt),
+            textcoords="offset points", ha="center" if phase else "left", va="bottom",
+            fontsize=8, color=color, annotation_clip=False, **style)
+        self.items.append((0 if phase else 1, x, annotation))
+
+    def _layout(self, renderer) -> int:
+        ax, px = self.ax, renderer.points_to_pixels
+        to_pixels = ax.get_xaxis_transform()
+        left_edge, right_edge = ax.bbox.x0, ax.bbox.x1
+        lanes: list[list[tuple[float, float]]] = []
+
+        def free(lane: int, span: tuple[float, float]) -> bool:
+            return lane >= len(lanes) or all(span[1] + px(self.gap_pt) <= a or
+                                             span[0] >= b + px(self.gap_pt)
+                                             for a, b in lanes[lane])
+
+        for kind, x, annotation in sorted(self.items, key=lambda item: (item[0], item[1])):
+            at = to_pixels.transform((x, 0))[0]
+            shown = bool(np.isfinite(at)) and left_edge - 1 <= at <= right_edge + 1
+            annotation.set_visible(shown)
+            if not shown:
+                continue
+            width = annotation.get_window_extent(renderer).width
+            if kind == 0:
+                options = [("center", (at - width / 2, at + width / 2))]
+            else:  # to the right of the line, or to its left near the right edge
+                options = [("left", (at, at + width)), ("right", (at - width, at))]
+                if at + width > right_edge:
+                    options.reverse()
+            lane = 0
+            while not any(free(lane, span) for _, span in options):
+                lane += 1
+            align, span = next(option for option in options if free(lane, option[1]))
+            while len(lanes) <= lane:
+                lanes.append([])
+            lanes[lane].append(span)
+            annotation.set_horizontalalignment(align)
+            nudge = {"left": 1.5, "right": -1.5, "center": 0.0}[align]
+            annotation.xyann = (nudge, self.base_pt + lane * self.lane_pt)
+        return max(1, len(lanes))
+
+    def __call__(self, spacer, renderer):
+        from matplotlib.transforms import Bbox
+
+        lanes = self._layout(renderer)
+        box = self.ax.bbox
+        height = renderer.points_to_pixels(self.base_pt + lanes * self.lane_pt)
+        figure = self.ax.get_figure(root=False)
+        return Bbox.from_bounds(box.x0, box.y1, box.width, height).transformed(
+            figure.transSubfigure.inverted())
+
+
+def event_markers(ax, marks, labels: bool = True) -> None:
+    """Mark events at their x positions, as ``fault_markers`` marks faults.
+
+    A dashed line through the data in the event's colour (``FAULT_COLORS``), and a label in
+    the strip above the axes, in lanes so that close labels never overprint.
+
+    Args:
+        ax: the axes.
+        marks: ``(x, action, who)`` triples in time order; ``who`` a broker id ("kill broker
+            2") or a name ("crash member m1"). The same action within 0.3 s is one mark
+            ("kill brokers 2, 3").
+        labels: write the labels and the down bands in the strip above the axes (False for
+            the lower panels of a stack, which get the lines only).
+    """
+    import matplotlib.patheffects as effects
+    from matplotlib.transforms import Bbox, TransformedBbox, offset_copy
+
+    merged: list[list] = []
+    for x, action, broker in marks:
+        if merged and merged[-1][1] == action and x - merged[-1][0] < 0.3:
+            merged[-1][2].append(broker)
+        else:
+            merged.append([x, action, [broker]])
+    halo = [effects.withStroke(linewidth=2.5, foreground="white")]
+    for x, action, brokers in merged:
+        color = FAULT_COLORS.get(action, "black")
+        ax.axvline(x, color=color, ls="--", lw=1.2, zorder=2.5, path_effects=halo)
+        if labels:
+            numbered = all(isinstance(b, int | float | np.number) and float(b).is_integer()
+                           for b in brokers)
+            names = ", ".join(str(int(b)) if numbered else str(b) for b in brokers)
+            if numbered:
+                names = f"broker{'s' if len(brokers) > 1 else ''} {names}"
+            _FaultStrip.of(ax).add(x, f"{action} {names}", color)
+    if not labels:
+        return
+    # Jepsen-style: each broker's time down (kill/shutdown/pause to its restart/resume) is a
+    # band of its fault's colour just above the axes, under the labels; bands that overlap
+    # in time (two brokers down together) get rows of their own.
+    rows: list[float] = []  # where each row's last band ends
+    for index, (x, action, broker) in enumerate(marks):
+        ends = _FAULT_DOWN.get(action)
+        back = None if ends is None else next(
+            (later for later, what, who in marks[index + 1:] if what in ends and who == broker),
+            None)
+        if back is None:
+            continue
+        row = next((i for i, end in enumerate(rows) if end <= x), len(rows))
+        rows[row:row + 1] = [back]
+        band = offset_copy(ax.get_xaxis_transform(), fig=ax.get_figure(root=False),
+                           y=2.5 + 4.5 * row, units="points")
+        line, = ax.plot([x, back], [1.0, 1.0], transform=band, color=FAULT_COLORS[action],
+                        lw=3, alpha=0.5, solid_capstyle="butt")
+        line.set_clip_path(None)  # drawn above the axes, but no wider than they are
+        line.set_clip_box(TransformedBbox(Bbox.from_extents(0, 0, 1, 3), ax.transAxes))
+    strip = _FaultStrip.of(ax)
+    strip.base_pt = max(strip.base_pt, 6.0 + 4.5 * (len(rows) - 1))
+
+
+@_recorded
 def leadership_timeline(runs, brokers: list[int], ax=None):
     """Partitions led per broker and under-replicated partitions over time, across faults.
 
@@ -60,15 +287,21 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
         brokers: broker ids to draw a band for.
         ax: axes to draw on (a new figure if None).
     """
+    from labkit.analysis.timeline import fenced_after
+
     ax = _axes(ax)
     offset = 0.0
-    frames = []
+    frames, marks = [], []
     for run in runs:
         frames.append(run.timeline.assign(t=run.timeline.t + offset))
-        ax.axvline(offset, color="tab:red", ls="--", lw=1)
-        ax.annotate(f"{run.action} {run.broker}", (offset, 1), xycoords=("data", "axes fraction"),
-                    color="tab:red", ha="left", va="top", rotation=90, fontsize=8)
+        marks.append((offset, run.action, run.broker))
+        fenced = fenced_after(run.timeline, run.broker) if run.action in _FAULT_DOWN else np.nan
+        if np.isfinite(fenced):  # until then the dead broker still leads: the session timeout
+            ax.axvline(offset + fenced, color="black", ls="-.", lw=1)
+            _FaultStrip.of(ax).add(offset + fenced, f"broker {run.broker} fenced, {fenced:.1f} s "
+                                   "after the kill (broker.session.timeout.ms)", "black")
         offset += run.timeline.t.max() + 1.0
+    event_markers(ax, marks)
     data = pd.concat(frames, ignore_index=True)
     times = sorted(data.t.unique())
     led = (data[data.leader >= 0].groupby(["t", "leader"]).size().unstack(fill_value=0)
@@ -82,34 +315,51 @@ def leadership_timeline(runs, brokers: list[int], ax=None):
     under = pd.concat([under, under.iloc[[-1]]])
     ax.step(times, under.values, where="post", color="black", ls=":", lw=2,
             label="under-replicated")
-    ax.set_xlabel("seconds (faults laid end to end)")
+    ax.set_xlabel("seconds since the first fault (each fault's samples follow the last's)")
     ax.set_ylabel("partitions")
-    ax.set_title("Leadership and ISR through the faults")
+    ax.set_title("Partitions led per broker, and under-replicated, through the faults")
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure
 
 
-def throughput_over_time(series: dict[str, pd.DataFrame], ax=None, unit: str = "msgs_per_s"):
-    """Throughput over time, one line per run.
+_LINE_LOOKS = (("-", 1.8), ("--", 1.6), ("-.", 1.6), (":", 2.2))
+
+
+def _line_look(index: int) -> dict:
+    """Line style of the index-th series: lines that coincide still show one another."""
+    style, width = _LINE_LOOKS[index % len(_LINE_LOOKS)]
+    return {"ls": style, "lw": width}
+
+
+@_recorded
+def throughput_over_time(series: dict[str, pd.DataFrame], ax=None, unit: str = "msgs_per_s",
+                         title: str = "Delivered throughput over time"):
+    """Throughput over time, one line per run (each its own dash, so equal runs show).
 
     Args:
         series: label -> ``labkit.analysis.metrics.throughput`` frame.
         ax: axes to draw on (a new figure if None).
         unit: "msgs_per_s" or "mb_per_s".
+        title: the axes title.
     """
     ax = _axes(ax)
-    for label, frame in series.items():
-        ax.plot(frame.t, frame[unit], label=label, drawstyle="steps-post")
+    for index, (label, frame) in enumerate(series.items()):
+        t, rate = frame.t.to_numpy(), frame[unit].to_numpy()
+        if len(t) > 1:  # the last bucket gets its width too, like the others
+            t, rate = np.r_[t, 2 * t[-1] - t[-2]], np.r_[rate, rate[-1]]
+        ax.plot(t, rate, label=label, drawstyle="steps-post", **_line_look(index))
     ax.set_xlabel("seconds since the run started")
-    ax.set_ylabel("messages/s" if unit == "msgs_per_s" else "MB/s")
-    ax.set_title("Delivered throughput over time")
+    ax.set_ylabel("delivered messages/s" if unit == "msgs_per_s" else "delivered MB/s")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure
 
 
+@_recorded
 def percentile_curves(curves: dict[str, pd.DataFrame], ax=None,
                         title: str = "Delivery latency by percentile"):
-    """Latency against percentile on a log-percentile axis (out to p99.9).
+    """Latency against percentile on a log-percentile axis (out to p99.9), each its own dash.
 
     Args:
         curves: label -> ``labkit.analysis.metrics.percentile_curve`` frame.
@@ -117,8 +367,8 @@ def percentile_curves(curves: dict[str, pd.DataFrame], ax=None,
         title: the axes title.
     """
     ax = _axes(ax)
-    for label, curve in curves.items():
-        ax.plot(curve.one_over_tail, curve.latency_ms, label=label)
+    for index, (label, curve) in enumerate(curves.items()):
+        ax.plot(curve.one_over_tail, curve.latency_ms, label=label, **_line_look(index))
     ax.set_xscale("log")
     ticks = [1, 2, 10, 100, 1000]
     ax.set_xticks(ticks, ["p0", "p50", "p90", "p99", "p99.9"])
@@ -131,8 +381,9 @@ def percentile_curves(curves: dict[str, pd.DataFrame], ax=None,
     return ax.figure
 
 
+@_recorded
 def latency_cdf(latencies: dict[str, pd.Series], ax=None, title: str = "Delivery latency CDF"):
-    """Cumulative distribution of latencies (ms), one line per run.
+    """Cumulative distribution of latencies (ms), one line per run, each its own dash.
 
     Args:
         latencies: label -> latencies in ms (NaN ignored).
@@ -140,18 +391,19 @@ def latency_cdf(latencies: dict[str, pd.Series], ax=None, title: str = "Delivery
         title: the axes title.
     """
     ax = _axes(ax)
-    for label, values in latencies.items():
+    for index, (label, values) in enumerate(latencies.items()):
         v = values.dropna().sort_values().to_numpy()
         if len(v):
-            ax.plot(v, (1 + np.arange(len(v))) / len(v), label=label)
+            ax.plot(v, (1 + np.arange(len(v))) / len(v), label=label, **_line_look(index))
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("fraction of messages")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))  # never over the curves
     return ax.figure
 
 
+@_recorded
 def partition_distribution(counts: pd.DataFrame, ax=None, title: str = "Messages per partition"):
     """Bars of messages per partition, grouped by topic.
 
@@ -163,12 +415,27 @@ def partition_distribution(counts: pd.DataFrame, ax=None, title: str = "Messages
     ax = _axes(ax)
     table = counts.pivot(index="partition", columns="topic", values="messages").fillna(0)
     table.plot.bar(ax=ax, rot=0)
+    for bars in ax.containers:  # an empty partition is often the lesson: it reads "0"
+        ax.bar_label(bars, ["0" if v == 0 else "" for v in bars.datavalues], fontsize=8)
+    ax.legend(title="topic", loc="upper left", bbox_to_anchor=(1, 1), fontsize=8,
+              title_fontsize=8)
+    ax.set_xlabel("partition")
     ax.set_ylabel("messages")
     ax.set_title(title)
     return ax.figure
 
 
-def partition_heatmap(table: pd.DataFrame, ax=None, title: str = "Share of messages per partition"):
+def _ink_on(color) -> str:
+    """Black or white, whichever reads better on ``color``."""
+    from matplotlib.colors import to_rgb
+
+    red, green, blue = to_rgb(color)
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+
+
+@_recorded
+def partition_heatmap(table: pd.DataFrame, ax=None, title: str = "Share of messages per partition",
+                      ylabel: str | None = None):
     """Heat map: one row per configuration, one column per partition, cells = share (%).
 
     Args:
@@ -176,6 +443,7 @@ def partition_heatmap(table: pd.DataFrame, ax=None, title: str = "Share of messa
             message counts.
         ax: axes to draw on (a new figure if None).
         title: the axes title.
+        ylabel: what the rows are, e.g. "partitioner" (default the index's name).
     """
     ax = _axes(ax)
     share = 100 * table.div(table.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
@@ -183,44 +451,133 @@ def partition_heatmap(table: pd.DataFrame, ax=None, title: str = "Share of messa
     ax.set_xticks(range(share.shape[1]), [str(c) for c in share.columns])
     ax.set_yticks(range(share.shape[0]), list(share.index))
     ax.set_xlabel("partition")
+    ax.set_ylabel(ylabel if ylabel is not None else (table.index.name or ""))
     ax.grid(False)
-    for (r, c), v in np.ndenumerate(share.values):
-        ax.text(c, r, f"{v:.0f}", ha="center", va="center", color="w", fontsize=7)
+    for (r, c), v in np.ndenumerate(share.values):  # dark ink on the bright cells
+        ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=7,
+                color=_ink_on(image.cmap(image.norm(v))))
     ax.figure.colorbar(image, ax=ax, label="% of messages")
     ax.set_title(title)
     return ax.figure
 
 
+def _frontier_dodge(ax, xs, ys, radius_pt: float = 5.0) -> list[tuple[float, float]]:
+    """Offsets (points) that spread markers closer than ``radius_pt`` around their centre."""
+    scale = 72 / ax.figure.dpi
+    where = ax.transData.transform(np.column_stack([xs, ys])) * scale
+    groups: list[list[int]] = []
+    for i, spot in enumerate(where):
+        for group in groups:
+            if np.hypot(*(where[group[0]] - spot)) < radius_pt:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    offsets = [(0.0, 0.0)] * len(where)
+    for group in groups:
+        if len(group) > 1:  # round a circle from the left, in order of x: left stays left
+            for k, i in enumerate(sorted(group, key=lambda i: tuple(where[i]))):
+                angle = np.pi - 2 * np.pi * k / len(group)
+                offsets[i] = (radius_pt * np.cos(angle), radius_pt * np.sin(angle))
+    return offsets
+
+
+def _frontier_label_heights(wanted: list[float], gap: float) -> list[float]:
+    """Heights (axes fraction, 0..1) near ``wanted`` that keep ``gap`` between neighbours."""
+    order = np.argsort(wanted)
+    placed = np.clip(np.asarray(wanted, dtype=float)[order], 0.0, 1.0)
+    for k in range(1, len(placed)):
+        placed[k] = max(placed[k], placed[k - 1] + gap)
+    overflow = placed[-1] - 1.0 if len(placed) else 0.0
+    if overflow > 0:
+        placed -= overflow
+        for k in range(len(placed) - 2, -1, -1):
+            placed[k] = min(placed[k], placed[k + 1] - gap)
+    heights = np.empty_like(placed)
+    heights[order] = placed
+    return list(heights)
+
+
+@_recorded
 def frontier(points: pd.DataFrame, x: str = "msgs_per_s", y: str = "p99_ms", label: str = "label",
-             ax=None, title: str = "Throughput vs p99 delivery latency"):
+             ax=None, title: str = "Throughput vs p99 delivery latency",
+             color: str | None = None, color_title: str | None = None):
     """Scatter of configurations by throughput and tail latency, the efficient ones joined.
 
     A configuration is on the frontier when no other has both more throughput and lower
-    latency.
+    latency. Only the frontier's points are named, in a column beside the chart; markers
+    that would hide each other are spread a few points apart around their spot.
 
     Args:
         points: one row per configuration.
         x: throughput column.
         y: latency column (ms).
-        label: column with each point's name.
+        label: column with each point's name (the index if there is no such column).
         ax: axes to draw on (a new figure if None).
         title: the axes title.
+        color: column whose values colour the points, one legend entry each (None: one
+            colour).
+        color_title: the legend's title for ``color`` (default the column name).
     """
-    ax = _axes(ax)
-    ax.scatter(points[x], points[y], color="tab:blue")
-    for _, row in points.iterrows():
-        ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import ScaledTranslation
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4.6), layout="constrained")
+    points = points[points[x].notna() & points[y].notna()]
+    names = points[label] if label in points.columns else pd.Series(points.index, points.index)
+    ax.set_yscale("log")
+    if len(points):
+        low, high = points[y].min(), points[y].max()
+        ax.set_xlim(0, 1.06 * points[x].max())
+        ax.set_ylim(low / 1.4, high * 1.4)
+    groups = list(dict.fromkeys(points[color])) if color else [None]
+    colors = {g: f"C{k}" for k, g in enumerate(groups)}
+    dodge = _frontier_dodge(ax, points[x].to_numpy(), points[y].to_numpy())
+    for (_, row), (dx, dy) in zip(points.iterrows(), dodge, strict=True):
+        shift = ax.transData + ScaledTranslation(dx / 72, dy / 72, ax.figure.dpi_scale_trans)
+        ax.scatter([row[x]], [row[y]], s=36, color=colors[row[color] if color else None],
+                   edgecolor="white", linewidth=0.6, transform=shift, zorder=3)
     best = metrics.pareto_front(points, x, y)
-    ax.plot(best[x], best[y], color="tab:red", lw=1, label="frontier")
+    ax.plot(best[x], best[y], color="black", lw=1, zorder=2)
+    for index in best.index:
+        dx, dy = dodge[points.index.get_loc(index)]
+        shift = ax.transData + ScaledTranslation(dx / 72, dy / 72, ax.figure.dpi_scale_trans)
+        ax.scatter([best.at[index, x]], [best.at[index, y]], s=110, facecolor="none",
+                   edgecolor="black", linewidth=1.2, transform=shift, zorder=4)
+    if len(best):
+        lo, hi = (np.log(v) for v in ax.get_ylim())
+        wanted = [(np.log(v) - lo) / (hi - lo) for v in best[y]]
+        for index, height in zip(best.index, _frontier_label_heights(wanted, 0.16), strict=True):
+            ax.annotate(f"{names[index]}\n{best.at[index, x]:,.0f} msg/s, p99 "
+                        f"{best.at[index, y]:,.3g} ms", (best.at[index, x], best.at[index, y]),
+                        xytext=(1.03, height), textcoords="axes fraction", va="center",
+                        fontsize=8, annotation_clip=False,
+                        arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6,
+                                    "shrinkA": 0, "shrinkB": 6})
+    handles = [Line2D([], [], ls="", marker="o", color=colors[g], label=str(g)) for g in groups
+               if g is not None]
+    handles.append(Line2D([], [], color="black", lw=1, marker="o", markerfacecolor="none",
+                          markersize=9, label="frontier (named at the right): nothing else is "
+                                               "both faster and lower"))
+    ax.legend(handles=handles, title=(color_title or color) if color else None, fontsize=8,
+              title_fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=len(handles), alignment="left")
     ax.set_xlabel("delivered messages/s")
     ax.set_ylabel("p99 delivery latency (ms)")
-    ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend()
     return ax.figure
 
 
+def _dashboard_name(run) -> str:
+    """A run's label, in human words when it is the default ``key=value key=value`` one."""
+    config = getattr(run, "config", None) or {}
+    if run.label == " ".join(f"{k}={v}" for k, v in config.items()):
+        return metrics.config_label(config)
+    return run.label
+
+
+@_recorded
 def producer_dashboard(runs, warmup_s: float | None = None):
     """Draw producer runs: throughput, latency by percentile, last run's partitions.
 
@@ -230,91 +587,313 @@ def producer_dashboard(runs, warmup_s: float | None = None):
         runs: ``labkit.workloads.producer.ProducerRun`` objects.
         warmup_s: warm-up left out of the percentiles (None: ``metrics.default_warmup``).
     """
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6), layout="constrained")
-    throughput_over_time({r.label: metrics.throughput(r.records) for r in runs}, ax=a)
-    percentile_curves({r.label: metrics.percentile_curve(r.records, warmup_s=warmup_s)
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6 + 0.2 * len(runs)),
+                                  layout="constrained")
+    names = {id(r): f"run {number}: {_dashboard_name(r)}" for number, r in enumerate(runs, 1)}
+    throughput_over_time({names[id(r)]: metrics.throughput(r.records) for r in runs}, ax=a)
+    percentile_curves({names[id(r)]: metrics.percentile_curve(r.records, warmup_s=warmup_s)
                          for r in runs if r.delivered}, ax=b)
     partition_distribution(metrics.partition_counts(runs[-1].records), ax=c,
-                           title=f"Messages per partition ({runs[-1].label})")
-    for axis in (a, b):
-        axis.legend(fontsize=7, loc="best")
+                           title=f"Messages per partition, run {len(runs)}")
+    a.set_title("Delivered throughput")
+    for axis in (a, b):  # the runs are named once, under the panels
+        axis.get_legend().remove()
+    handles, labels = a.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=1 if len(runs) > 3 else 2,
+               fontsize=8)
     return fig
 
 
+_OUTCOMES = {  # accounting.delivery_reports key -> (colour, what a reader calls it)
+    "delivered": ("tab:green", "delivery report: delivered"),
+    "unreported_present": ("tab:olive", "no delivery report, in the topic anyway"),
+    "unreported_missing": ("tab:red", "no delivery report, not in the topic"),
+    "dropped": ("tab:orange", "never accepted (produce() raised BufferError)"),
+    "failed": ("black", "delivery report: failed"),
+}
+
+
+@_recorded
 def outcome_bars(table: pd.DataFrame, ax=None, title: str = "What became of each message"):
-    """Stacked bars of message outcomes per scenario.
+    """Stacked bars of message outcomes per scenario, each part with its count written.
+
+    Parts too narrow for their count are named after the bar's end; outcomes that no
+    scenario had are listed under the legend as zeros instead of drawn.
 
     Args:
         table: rows = scenarios, columns = outcome counts (``accounting.delivery_reports`` keys).
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
-    ax = _axes(ax)
-    colors = {"delivered": "tab:green", "unreported_present": "tab:olive",
-              "unreported_missing": "tab:red", "dropped": "tab:orange", "failed": "black"}
-    cols = [c for c in colors if c in table.columns]
-    table[cols].plot.barh(stacked=True, ax=ax, color=[colors[c] for c in cols])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.6 * len(table) + 1.6), layout="constrained")
+    cols = [c for c in _OUTCOMES if c in table.columns]
+    drawn = [c for c in cols if table[c].sum() > 0]
+    counts = table[cols].fillna(0).astype(int)
+    span = max(1, int(counts.sum(axis=1).max()))
+    lefts = counts[drawn].cumsum(axis=1) - counts[drawn]
+    for col in drawn:
+        color, name = _OUTCOMES[col]
+        ax.barh(range(len(counts)), counts[col], left=lefts[col], height=0.6, color=color,
+                label=name)
+    for row, (_, values) in enumerate(counts[drawn].iterrows()):
+        left, narrow = 0, []
+        for col in drawn:
+            value, color = int(values[col]), _OUTCOMES[col][0]
+            if value and value >= 0.09 * span:
+                ax.text(left + value / 2, row, f"{value:,}", ha="center", va="center",
+                        fontsize=8, color=_ink_on(color))
+            elif value:
+                narrow.append((f"{value:,}", color))
+            left += value
+        for k, (text, color) in enumerate(narrow):  # one line each, beside the bar's end
+            ax.annotate(text, (left, row), xytext=(4, 6 * (len(narrow) - 1) - 12 * k),
+                        textcoords="offset points", va="center", fontsize=8, color=color,
+                        fontweight="bold")
+    ax.set_yticks(range(len(counts)), list(counts.index))
+    ax.set_ylim(len(counts) - 0.5, -0.5)
+    ax.set_xlim(0, span * 1.1)
     ax.set_xlabel("messages")
-    ax.invert_yaxis()
     ax.set_title(title)
-    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    nothing = [_OUTCOMES[c][1] for c in cols if c not in drawn]
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8,
+                       title="outcome (count written on each part)", title_fontsize=8,
+                       alignment="left")
+    if nothing:
+        ax.annotate("0 in every scenario:\n" + "\n".join(nothing), (0, 0),
+                    xycoords=legend, xytext=(0, -6), textcoords="offset points", va="top",
+                    fontsize=8, color="0.3")
     return ax.figure
 
 
+GROUP_EVENT_COLORS = {"join": "tab:green", "leave": "tab:gray", "crash": "tab:red",
+                      "pause": "tab:orange", "stall": "tab:orange", "resume": "tab:green",
+                      "lost": "tab:purple"}
+"""The membership events a group chart marks, each in its colour (a crash as red as a kill)."""
+
+_GROUP_NO_OWNER = "black"
+
+
+def _group_member_colors(members) -> dict:
+    """Each member's colour on every group chart: m1 is C0, m2 C1, ... whoever else is drawn."""
+    import re
+
+    colors = {}
+    for index, member in enumerate(members):
+        number = re.fullmatch(r"m(\d+)", str(member))
+        colors[member] = plt.cm.tab10((int(number.group(1)) - 1 if number else index) % 10)
+    return colors
+
+
+def _group_partition_label(partition: str) -> str:
+    """"order-events-1d96a154-5" -> "order-events 5": the topic without its random suffix."""
+    import re
+
+    topic, _, number = str(partition).rpartition("-")
+    if not topic or not number.isdigit():
+        return str(partition)
+    return f"{re.sub(r'-[0-9a-f]{8}$', '', topic)} {number}"
+
+
+def _group_partition_order(partition: str) -> tuple[str, int]:
+    topic, _, number = str(partition).rpartition("-")
+    return (topic, int(number)) if number.isdigit() else (str(partition), 0)
+
+
+def _group_seconds(seconds: float) -> str:
+    """A short duration for a label: "17 ms", "2.4 s"."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.1f} s"
+
+
+def _group_event_marks(ax, events: pd.DataFrame | None, labels: bool = True) -> None:
+    """Mark a group's membership events (``GROUP_EVENT_COLORS``) as faults are marked.
+
+    A dashed line through the data in the event's colour and, if ``labels``, a label in the
+    strip above the axes that ``fault_markers`` writes in; the same event of several members
+    within 0.3 s is one label ("join m1, m2, m3"); a pause or stall says how long it lasted.
+
+    Args:
+        ax: the axes, whose x axis is the group's clock (seconds since it started).
+        events: the group's events (``GROUP_EVENT_COLUMNS``), or None.
+        labels: write the labels (False for the lower panels of a stack sharing the x axis).
+    """
+    import matplotlib.patheffects as effects
+
+    if events is None or not len(events):
+        return
+    shown = events[events.kind.isin(list(GROUP_EVENT_COLORS))].sort_values("t", kind="stable")
+    merged: list[list] = []
+    for t, kind, member, detail in zip(shown.t, shown.kind, shown.member, shown.detail,
+                                       strict=True):
+        if merged and merged[-1][1] == kind and t - merged[-1][4] < 0.3:
+            merged[-1][2].append(member)
+            merged[-1][4] = t
+        else:
+            merged.append([t, kind, [member], detail, t])
+    halo = [effects.withStroke(linewidth=2.5, foreground="white")]
+    for t, kind, members, detail, _ in merged:
+        color = GROUP_EVENT_COLORS[kind]
+        ax.axvline(t, color=color, ls="--", lw=1.2, zorder=2.5, path_effects=halo)
+        if labels:
+            names = ", ".join(sorted(dict.fromkeys(members), key=lambda m: (len(m), m)))
+            # "4.5 s, held=10, ..." -> "for 4.5 s": how long, not what it held
+            extra = (f" for {str(detail).split(',')[0]}" if kind in ("pause", "stall") and detail
+                     else "")
+            _FaultStrip.of(ax).add(t, f"{kind} {names}{extra}", color)
+
+
+def _group_pauses(ax, intervals: pd.DataFrame, rows: dict, labels: bool = True) -> bool:
+    """Draw the stretches a partition had no owner, however short, and say how long.
+
+    Each stretch is a black bar; one too short to see also gets a black tick of fixed
+    width. Stretches that begin within 0.3 s of each other are one pause, labelled in the
+    strip above the axes ("12 paused ≤ 17 ms").
+
+    Returns:
+        Whether any stretch was drawn.
+    """
+    gaps = metrics.ownership_gaps(intervals)
+    gaps = gaps[gaps.gap_s > 0].sort_values("start", kind="stable")
+    if gaps.empty:
+        return False
+    y = gaps.partition.map(rows).to_numpy(dtype=float)
+    for (start, width), row in zip(zip(gaps.start, gaps.gap_s, strict=True), y, strict=True):
+        ax.broken_barh([(start, width)], (row - 0.4, 0.8), facecolors=_GROUP_NO_OWNER,
+                       zorder=2)
+    row_pt = 72 * ax.figure.get_figheight() * ax.get_position().height / max(1, len(rows))
+    ax.scatter(gaps.start + gaps.gap_s / 2, y, marker="|", color=_GROUP_NO_OWNER,
+               s=max(3.0, 0.7 * row_pt) ** 2, linewidths=2.5, zorder=2)
+    if labels:
+        episode = (gaps.start.diff() > 0.3).cumsum()
+        for _, pause in gaps.groupby(episode.to_numpy()):
+            longest = _group_seconds(float(pause.gap_s.max()))
+            _FaultStrip.of(ax).add(float(pause.start.min()),
+                                   f"{pause.partition.nunique()} paused ≤ {longest}",
+                                   _GROUP_NO_OWNER)
+    return True
+
+
+def _group_not_polling(ax, events: pd.DataFrame | None, intervals: pd.DataFrame, rows: dict,
+                       end: float) -> bool:
+    """Hatch what a paused or stalled member owned until it resumes (or ``end``).
+
+    Returns:
+        Whether anything was hatched.
+    """
+    if events is None or not len(events):
+        return False
+    hatched = False
+    for stop in events[events.kind.isin(["pause", "stall"])].itertuples():
+        back = events[(events.member == stop.member) & (events.t > stop.t)
+                      & events.kind.isin(["resume", "stall-end"])].t
+        until = float(back.min()) if len(back) else end
+        owned = intervals[(intervals.member == stop.member) & (intervals.end > stop.t)
+                          & (intervals.start < until)]
+        for part, start, stop_t in zip(owned.partition, owned.start, owned.end, strict=True):
+            others = intervals[(intervals.partition == part) & (intervals.member != stop.member)
+                               & (intervals.start > start)].start
+            # Once another member owns it, its bar is drawn: the stuck one no longer reads it.
+            left, right = max(start, stop.t), min(stop_t, until, *others)
+            ax.broken_barh([(left, right - left)], (rows[part] - 0.4, 0.8),
+                           facecolors="none", edgecolors="0.15", hatch="//", lw=0.8,
+                           zorder=2.2)
+            hatched = True
+    return hatched
+
+
+@_recorded
 def rebalance_timeline(intervals: pd.DataFrame, events: pd.DataFrame | None = None, ax=None,
                        title: str = "Who consumed which partition, when"):
-    """One row per partition, a bar per ownership coloured by member; gaps stay blank.
+    """One row per partition, a bar per ownership coloured by member, no owner in black.
+
+    A stretch without an owner is black, however short (a tick of fixed width marks one
+    too short to see), and each pause is labelled with how many partitions stopped and for
+    how long at most; joins, leaves, crashes and pauses of members are marked and named in
+    a strip above the axes, as faults are.
 
     Args:
         intervals: ``metrics.ownership`` frame.
-        events: group events; crash, join, leave and pause are marked with lines.
+        events: group events; crash, join, leave, pause, stall and resume are marked.
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
-    partitions = sorted(intervals.partition.unique())
+    partitions = sorted(intervals.partition.unique(), key=_group_partition_order)
     ax = _axes(ax)
     if ax.figure.get_figheight() < 0.3 * len(partitions):
         ax.figure.set_figheight(max(3.6, 0.3 * len(partitions)))
+    rows = {part: row for row, part in enumerate(partitions)}
     members = sorted(intervals.member.unique(), key=lambda m: (len(m), m))
-    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(members)}
-    for row, part in enumerate(partitions):
+    colors = _group_member_colors(members)
+    for part, row in rows.items():
         owned = intervals[intervals.partition == part]
         ax.broken_barh(list(zip(owned.start, owned.end - owned.start, strict=True)),
                        (row - 0.4, 0.8), facecolors=[colors[m] for m in owned.member])
-    if events is not None:
-        marks = {"crash": "tab:red", "join": "tab:green", "leave": "tab:gray",
-                 "pause": "tab:orange"}
-        for ev in events[events.kind.isin(list(marks))].itertuples():
-            ax.axvline(ev.t, color=marks[ev.kind], ls="--", lw=1)
-            ax.annotate(f"{ev.kind} {ev.member}", (ev.t, 1), xycoords=("data", "axes fraction"),
-                        rotation=90, fontsize=7, va="top", color=marks[ev.kind])
-    ax.set_yticks(range(len(partitions)), partitions, fontsize=7)
+    paused = _group_pauses(ax, intervals, rows)
+    end = float(intervals.end.max()) if len(intervals) else 0.0
+    waiting = _group_not_polling(ax, events, intervals, rows, end)
+    _group_event_marks(ax, events)
+    ax.set_yticks(range(len(partitions)), [_group_partition_label(p) for p in partitions],
+                  fontsize=7)
+    ax.set_ylim(len(partitions) - 0.5, -0.5)  # the first partition on top
+    ax.set_ylabel("partition")
+    ax.tick_params(labelbottom=True)  # also in a stack of panels sharing the x axis
     ax.set_xlabel("seconds since the group started")
     ax.set_title(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[m]) for m in members]
-    ax.legend(handles, members, loc="center left", bbox_to_anchor=(1, 0.5))
+    names = list(members)
+    if paused:
+        handles.append(plt.Rectangle((0, 0), 1, 1, color=_GROUP_NO_OWNER))
+        names.append("no owner")
+    if waiting:
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="0.15",
+                                     hatch="//", lw=0.8))
+        names.append("not polling")
+    ax.legend(handles, names, loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure
 
 
+@_recorded
 def throughput_per_member(table: pd.DataFrame, ax=None,
-                          title: str = "Messages processed per member"):
-    """Lines of ``metrics.member_throughput``: messages/s per member over time.
+                          title: str = "Messages processed per member",
+                          events: pd.DataFrame | None = None):
+    """Messages/s per member over time, stacked: each member a band, the top the whole group.
+
+    Stacked, members with equal rates stay apart (lines would hide each other), and a
+    member that stops is a band that vanishes. The group's membership events (join, leave,
+    crash, pause, stall, ...) are marked as ``rebalance_timeline`` marks them.
 
     Args:
         table: ``metrics.member_throughput`` frame.
         ax: axes to draw on (a new figure if None).
         title: the axes title.
+        events: the group's events (same clock: seconds since the group started), or None.
     """
     ax = _axes(ax)
-    for member in table.columns:
-        ax.plot(table.index, table[member], drawstyle="steps-post", label=member)
+    members = sorted(table.columns, key=lambda m: (len(str(m)), str(m)))
+    colors = _group_member_colors(members)
+    x = table.index.to_numpy(dtype=float)
+    if len(x):
+        width = float(np.median(np.diff(x))) if len(x) > 1 else 1.0
+        xs = np.append(x, x[-1] + width)  # the last bucket drawn to its end
+        base = np.zeros(len(xs))
+        for member in members:
+            values = table[member].fillna(0).to_numpy(dtype=float)
+            top = base + np.append(values, values[-1])
+            ax.fill_between(xs, base, top, step="post", color=colors[member], lw=0,
+                            label=member)
+            base = top
+        ax.plot(xs, base, drawstyle="steps-post", color="black", lw=1, label="whole group")
+    _group_event_marks(ax, events)
+    ax.set_ylim(bottom=0)
+    ax.tick_params(labelbottom=True)  # also in a stack of panels sharing the x axis
     ax.set_xlabel("seconds since the group started")
-    ax.set_ylabel("messages/s")
+    ax.set_ylabel("messages/s, stacked")
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
     return ax.figure
 
 
+@_recorded
 def lag_over_time(lag: pd.DataFrame, ax=None, title: str = "Consumer lag"):
     """Total lag (messages behind the end of the log) per member over time.
 
@@ -324,9 +903,23 @@ def lag_over_time(lag: pd.DataFrame, ax=None, title: str = "Consumer lag"):
         title: the axes title.
     """
     ax = _axes(ax)
-    for member, rows in lag.groupby("member"):
-        total = rows.groupby("t").lag.sum()
-        ax.plot(total.index, total.values, marker=".", label=member)
+    members = sorted(lag.member.unique(), key=lambda m: (len(str(m)), str(m)))
+    colors = _group_member_colors(members)
+    last = {}
+    for member, marker in zip(members, itertools.cycle("os^Dv<>p"), strict=False):
+        total = lag[lag.member == member].groupby("t").lag.sum()
+        # Open markers of different shapes: members at the same lag stay apart.
+        ax.plot(total.index, total.values, marker=marker, ms=5, mfc="none", lw=1.2,
+                color=colors[member], label=member)
+        if len(total):
+            last[member] = (float(total.index[-1]), float(total.iloc[-1]))
+    if last:
+        t_end = max(t for t, _ in last.values())
+        behind = sum(v for _, v in last.values())  # each member's last sample
+        ax.annotate(f"at the end ({t_end:.1f} s): {behind:,.0f} behind", (1, 1),
+                    xycoords="axes fraction", xytext=(-4, -4), textcoords="offset points",
+                    ha="right", va="top", fontsize=9)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("seconds since the group started")
     ax.set_ylabel("messages behind")
     ax.set_title(title)
@@ -337,40 +930,85 @@ def lag_over_time(lag: pd.DataFrame, ax=None, title: str = "Consumer lag"):
 # -- faults: timelines with markers, audits, loss per configuration --------------------------
 
 
-def fault_markers(ax, events: pd.DataFrame | None, zero_wall: float) -> None:
-    """Mark each fault of a ``FaultSchedule.events`` frame with a dashed line and a label.
+def fault_markers(ax, events: pd.DataFrame | None, zero_wall: float,
+                  labels: bool = True) -> None:
+    """Mark each fault of a ``FaultSchedule.events`` frame: the lab's one way to draw faults.
+
+    Each fault is a dashed line through the data in its kind's colour (``FAULT_COLORS``)
+    and a label ("kill broker 2") in a strip above the axes, where labels of coinciding
+    faults take separate lanes instead of overprinting; the same action on several brokers
+    at once is one label ("kill brokers 2, 3"). The time each broker was down (a kill or
+    shutdown to its restart, a pause to its resume) is a band of the fault's colour along
+    the top of the axes.
 
     Args:
         ax: the axes, whose x axis is seconds since ``zero_wall``.
         events: ``FaultSchedule.events`` (its action, broker and wall columns), or None.
         zero_wall: wall-clock time (epoch seconds) that is 0 on the x axis, e.g. a
             ``ProducerRun.started_wall``.
+        labels: write the labels and bands (False for the lower panels of a stack that
+            shares the x axis: they get the lines only).
     """
-    if events is None:
+    if events is None or not len(events):
         return
-    colors = {"kill": "tab:red", "shutdown": "tab:purple", "pause": "tab:orange",
-              "resume": "tab:green", "restart": "tab:green"}
-    previous, stack = None, 0
-    for row in events.itertuples():
-        at = row.wall.timestamp() - zero_wall
-        # Faults a moment apart (two brokers killed together) get their labels side by side.
-        stack = stack + 1 if previous is not None and at - previous < 0.2 else 0
-        previous = at
-        color = colors.get(row.action, "black")
-        ax.axvline(at, color=color, ls="--", lw=1)
-        ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
-                    xytext=(-10 * stack, 0), textcoords="offset points",
-                    rotation=90, va="top", ha="right", fontsize=8, color=color)
+    rows = events.sort_values("wall", kind="stable")
+    event_markers(ax, [(wall.timestamp() - zero_wall, action, broker)
+                      for wall, action, broker in zip(rows.wall, rows.action, rows.broker,
+                                                      strict=True)], labels)
 
 
+def _fault_plain_log_ticks(axis) -> None:
+    """Ticks of a log axis written as plain numbers (0.1, 1, 10, 1,000), not 2×10¹.
+
+    Decades are labelled; 2 and 5 too while the axis spans less than two decades.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    def plain(value: float) -> str:
+        return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+    def minor(value: float, _) -> str:
+        low, high = sorted(axis.get_view_interval())
+        narrow = low > 0 and np.log10(high / low) < 2
+        leading = round(value / 10 ** np.floor(np.log10(value)))
+        return plain(value) if narrow and leading in (2, 5) else ""
+
+    axis.set_major_locator(LogLocator())
+    axis.set_major_formatter(FuncFormatter(lambda value, _: plain(value)))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _fault_longest_silence(ax, times: pd.Series, bucket_s: float, what: str = "deliveries",
+                           y: float = 0.45) -> None:
+    """Span and name the longest stretch between ``times``, if longer than a second.
+
+    A zero that is the lesson reads "0 deliveries for 8.9 s", over a double arrow.
+    """
+    from labkit.analysis import gaps
+
+    stretches = gaps.between(np.asarray(times, dtype=float),
+                             longer_than=max(1.0, 4 * bucket_s))
+    if stretches.empty:
+        return
+    start, end = float(stretches.start.iloc[0]), float(stretches.end.iloc[0])
+    ax.annotate("", (start, y), (end, y), xycoords=("data", "axes fraction"),
+                arrowprops={"arrowstyle": "<->", "color": "0.3", "lw": 1})
+    ax.annotate(f"0 {what} for {end - start:.1f} s", ((start + end) / 2, y + 0.05),
+                xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8,
+                color="0.15", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                    "alpha": 0.8})
+
+
+@_recorded
 def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0.25,
                    title: str = "", points: int = 5000):
     """Throughput and delivery latency over time for producer runs, with the faults marked.
 
-    The top panel counts successful deliveries per second (by delivery time) and, in red
-    crosses, failed deliveries; the bottom panel shows each message's delivery latency
-    against the time it was sent, on a log scale (up to ``points`` messages per run, evenly
-    sampled).
+    One small panel per run counts its successful deliveries per second (by delivery time)
+    and, in red crosses, its failed deliveries, on a shared scale: runs that deliver alike
+    do not hide each other, and one that stops shows an empty stretch. The bottom panel
+    shows each message's delivery latency against the time it was sent, on a log scale (up
+    to ``points`` messages per run, evenly sampled), in the runs' colours.
 
     Args:
         runs: one ``ProducerRun`` or a list of them (drawn on the first run's clock).
@@ -382,37 +1020,57 @@ def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0
     Returns:
         The figure.
     """
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     runs = [runs] if not isinstance(runs, list | tuple) else list(runs)
     zero = runs[0].started_wall
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True,
-                                      layout="constrained")
-    for run in runs:
+    fig, axes = plt.subplots(len(runs) + 1, 1, figsize=(10, 1.1 * len(runs) + 3.0),
+                             sharex=True, layout="constrained",
+                             gridspec_kw={"height_ratios": [1.0] * len(runs) + [2.4]})
+    panels, bottom = list(axes[:-1]), axes[-1]
+    for index, (run, ax) in enumerate(zip(runs, panels, strict=True)):
+        color = f"C{index % 10}"
         shift = run.started_wall - zero
         rec = run.records
         ok = metrics.throughput(rec, bucket_s)
-        top.plot(ok.t + shift, ok.msgs_per_s, drawstyle="steps-post", label=run.label)
+        ax.plot(ok.t + shift, ok.msgs_per_s, drawstyle="steps-post", color=color,
+                label=run.label)
+        ax.fill_between(ok.t + shift, ok.msgs_per_s, step="post", color=color, alpha=0.25)
         failed = rates.per_second(
             rec.t_delivered[~rec.error.isin(["", "unreported", "BufferError"])], bucket_s)
         failed = failed[failed > 0]
         if len(failed):
-            top.scatter(failed.index + shift, failed.values, marker="x", color="tab:red",
-                        s=18, label=f"{run.label}: failed")
+            ax.scatter(failed.index + shift, failed.values, marker="x", color="tab:red",
+                       s=18, zorder=3, label="failed")
+        _fault_longest_silence(ax, rec.t_delivered[rec.error == ""] + shift, bucket_s)
+        ax.axvline(rec.t_send.max() + shift, color="0.45", ls=":", lw=1.2,
+                   label="last message sent")
+        ax.set_ylabel("deliveries/s", fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        ax.tick_params(labelbottom=True, labelsize=8)  # each panel keeps its tick numbers
+        ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
         sent = rec[rec.latency_ms.notna()]
         sent = sent.iloc[::max(1, len(sent) // points)]
-        bottom.scatter(sent.t_send + shift, sent.latency_ms, s=2, alpha=0.5, label=run.label)
-    top.set_ylabel("deliveries/s")
+        bottom.scatter(sent.t_send + shift, sent.latency_ms, s=2, alpha=0.5, color=color,
+                       label=run.label)
+    top = max(max(ax.dataLim.y1 for ax in panels), 1.0) * 1.08
+    for ax in panels:  # one scale for every run, so their rates compare
+        ax.set_ylim(0, top)
+    panels[0].set_title("deliveries per second, by delivery time", loc="left", fontsize=9)
     bottom.set_ylabel("delivery latency (ms)")
     bottom.set_yscale("log")
+    _fault_plain_log_ticks(bottom.yaxis)
     bottom.set_xlabel("seconds since the run started (latency: by send time)")
-    for axis in (top, bottom):
-        fault_markers(axis, events, zero)
-    top.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    for axis in axes:
+        fault_markers(axis, events, zero, labels=axis is axes[0])
     bottom.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8, markerscale=4)
     if title:
         fig.suptitle(title)
     return fig
 
 
+@_recorded
 def group_timeline(messages: pd.DataFrame, events: pd.DataFrame, started_wall: float,
                    zero_wall: float, faults: pd.DataFrame | None = None, bucket_s: float = 0.5,
                    ax=None, title: str = "The consumer group"):
@@ -458,10 +1116,18 @@ AUDIT_COLUMNS = ("sent", "acked", "failed", "unreported", "lost", "duplicates", 
 """The audit counts an audit table shows, producer view first, then what the topic holds."""
 
 
+_AUDIT_NAMES = {"acked": "acknowledged", "unreported": "no report",
+                "lost": "lost (acknowledged, not in topic)", "reordered": "out of order",
+                "failed_present": "failed, yet in topic",
+                "unreported_present": "no report, yet in topic",
+                "acked_elsewhere": "at another offset"}
+
+
 def audit_table(table: pd.DataFrame):
     """An audit table for display, every non-zero loss, duplicate or reorder highlighted.
 
-    Rows are runs or configurations, columns audit counts.
+    Rows are runs or configurations, columns audit counts under plain names ("no report,
+    yet in topic" for ``unreported_present``); a zero reads 0.
 
     Args:
         table: rows of ``AuditResult.totals`` (e.g. ``labkit.analysis.audit.totals_table``).
@@ -477,9 +1143,11 @@ def audit_table(table: pd.DataFrame):
         color = bad.get(column.name)
         return [f"background-color: {color}" if color and v > 0 else "" for v in column]
 
-    return table[cols].style.apply(shade).format("{:,.0f}")
+    names = [_AUDIT_NAMES.get(c, c.replace("_", " ")) for c in cols]
+    return table[cols].style.apply(shade).format("{:,.0f}").relabel_index(names, axis="columns")
 
 
+@_recorded
 def loss_heatmap(table: pd.DataFrame, ax=None, title: str = "Acknowledged messages lost",
                  cmap: str = "Reds"):
     """A heat map of a count per configuration (rows) and run or setting (columns).
@@ -498,12 +1166,17 @@ def loss_heatmap(table: pd.DataFrame, ax=None, title: str = "Acknowledged messag
     for (i, j), v in np.ndenumerate(values):
         ax.annotate("" if np.isnan(v) else f"{v:,.0f}", (j, i), ha="center", va="center",
                     color="white" if v > 0.6 * top else "black")
-    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns])
+    # Numbered columns read "run 0", "run 1"; rows named by their labels ("acks=1") need
+    # no axis label, numbered ones get their index's name.
+    name = str(table.columns.name or "")
+    ax.set_xticks(range(table.shape[1]), [f"{name} {c}" if name and isinstance(c, int | np.integer)
+                                          else str(c) for c in table.columns])
     ax.set_yticks(range(table.shape[0]), [str(r) for r in table.index])
-    ax.set_xlabel(str(table.columns.name or ""))
-    ax.set_ylabel(str(table.index.name or ""))
+    numbered = all(isinstance(r, int | np.integer) for r in table.index)
+    ax.set_ylabel(str(table.index.name or "") if numbered else "")
+    ax.tick_params(length=0)
     ax.grid(False)
-    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8, label="messages")
     ax.set_title(title)
     return ax.figure
 
@@ -511,26 +1184,38 @@ def loss_heatmap(table: pd.DataFrame, ax=None, title: str = "Acknowledged messag
 # -- replication under broker loss: rates, readability and partition state by phase ---------
 
 
-def phase_spans(ax, starts, end: float, numbers: bool = True) -> None:
-    """Shade every other phase and number the phases at the top of ``ax``.
+def phase_spans(ax, starts, end: float, numbers: bool = True, key: bool = False) -> None:
+    """Shade every other phase grey and number the phases in the strip above ``ax``.
+
+    The numbers share the strip of ``fault_markers`` (phase numbers in its lowest lane,
+    fault labels above), so the two never overprint.
 
     Args:
         ax: axes whose x axis is the phases' clock.
         starts: ``(t, name)`` pairs in time order (e.g. ``ReplicationRun.phase_starts``).
         end: end of the last phase.
-        numbers: write 1, 2, ... at the top of each phase (as in ``ReplicationRun.phases``).
+        numbers: write 1, 2, ... above each phase (as in ``ReplicationRun.phases``).
+        key: name the phases too, as the axes' left title ("Phases: 1 healthy · 2 ...").
     """
+    import textwrap
+
     times = [t for t, _ in starts] + [end]
     for index in range(len(starts)):
         left, right = times[index], times[index + 1]
         if index % 2:
             ax.axvspan(left, right, color="0.92", zorder=0)
         if numbers:
-            ax.annotate(str(index + 1), ((left + right) / 2, 1.0),
-                        xycoords=("data", "axes fraction"), ha="center", va="bottom",
-                        fontsize=8, color="0.3")
+            _FaultStrip.of(ax).add((left + right) / 2, str(index + 1), "0.2", phase=True,
+                                   fontweight="bold")
+    if key:
+        # no-break spaces inside a phase's name: lines break between phases only
+        names = " · ".join(f"{index + 1} {name}".replace(" ", "\u00a0")
+                           for index, (_, name) in enumerate(starts))
+        ax.set_title(textwrap.fill(f"Phases (every other one shaded grey): {names}", 130),
+                     loc="left", fontsize=8, color="0.2")
 
 
+@_recorded
 def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
     """A replication experiment over time: acknowledgements, readability, partition state.
 
@@ -552,6 +1237,8 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
     Raises:
         ValueError: an unknown ``state``.
     """
+    from matplotlib.ticker import FuncFormatter
+
     if state not in ("isr", "leader"):
         raise ValueError(f"state={state!r} must be 'isr' or 'leader'")
     labels = list(run.producers)
@@ -577,23 +1264,32 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
             ax.fill_between(lost.index, lost, step="post", color="black", alpha=0.8,
                             label="acknowledged, then lost")
         ax.axhline(0, color="k", lw=0.5)
+        _fault_longest_silence(ax, rec.t_delivered[rec.error == ""], bucket_s,
+                               "acknowledged", y=0.78)
         ax.set_ylabel(f"{label}\nmessages/s")
+        # failed writes are drawn below zero, but a rate is a rate: no minus signs
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):,.0f}"))
     if run.seen is not None:
         readable = axes[len(labels)]
         for index, label in enumerate(labels):
             rate = per_second(records[label].t_seen)
             readable.plot(rate.index, rate, drawstyle="steps-post", color=f"C{index}",
                           label=label)
+        _fault_longest_silence(readable, pd.concat([records[label].t_seen for label in labels]),
+                               bucket_s, "messages readable", y=0.5)
         readable.set_ylabel("readable/s")
     states = axes[-1]
     part = run.partitions
     topic_label = {topic: label for label, topic in run.topics.items()}
-    for number, ((topic, partition), rows) in enumerate(part.groupby(["topic", "partition"])):
+    groups = part.groupby(["topic", "partition"])
+    for number, ((topic, partition), rows) in enumerate(groups):
+        # Equal lines would hide each other: each is nudged a little, around its value.
+        nudge = 0.08 * (number - (groups.ngroups - 1) / 2)
         if state == "isr":
-            states.plot(rows.t, rows.isr.map(len) + 0.04 * number, drawstyle="steps-post",
+            states.plot(rows.t, rows.isr.map(len) + nudge, drawstyle="steps-post", lw=1.6,
                         label=f"partition {partition}")
         else:
-            states.plot(rows.t, rows.leader + 0.06 * number, drawstyle="steps-post",
+            states.plot(rows.t, rows.leader + nudge, drawstyle="steps-post", lw=1.6,
                         label=topic_label.get(topic, topic))
     if state == "isr":
         states.axhline(run.min_insync, color="k", ls=":", lw=1, label="min.insync.replicas")
@@ -605,20 +1301,40 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
         states.set_ylabel("leader")
     states.set_xlabel("seconds since the run started")
     for ax in axes:
-        phase_spans(ax, run.phase_starts, end, numbers=ax is axes[0])
-        fault_markers(ax, run.events, run.started_wall)
+        phase_spans(ax, run.phase_starts, end, numbers=ax is axes[0], key=ax is axes[0])
+        fault_markers(ax, run.events, run.started_wall, labels=ax is axes[0])
         ax.set_xlim(0, end)
+        ax.tick_params(labelbottom=True)  # each panel keeps its time tick numbers
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+            ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8,
+                      title="lines nudged apart" if ax is states else None, title_fontsize=7)
+    what = "ISR size" if state == "isr" else "leader"
+    fig.suptitle(f"Writes acknowledged and failed, {'readable, ' if run.seen is not None else ''}"
+                 f"and each partition's {what}, through the faults")
     return fig
 
 
+_COUNT_COLORS = {"duplicates": "tab:orange", "lost": "tab:red", "reordered": "tab:purple"}
+
+
+def _log_copies_window(values: pd.Series) -> tuple[float, float]:
+    """A range around ``values`` with a margin, never empty."""
+    low, high = float(values.min()), float(values.max())
+    pad = max((high - low) * 0.15, 1e-3 if high - low < 1 else 2.0)
+    return low - pad, high + pad
+
+
+@_recorded
 def log_copies(result, partition: int | None = None, events: pd.DataFrame | None = None,
                started_wall: float | None = None, ax=None):
     """One partition's log: each record's offset against the time it was sent.
 
-    First copies in order are grey, extra copies red, reordered records orange; vertical
-    lines mark faults. Needs ``t_produced`` in ``result.found`` (``read_topic`` has it).
+    First copies in order are grey, extra copies orange, reordered records purple (the
+    colours of ``duplicates_and_losses``); faults are
+    marked as on every lab chart (``fault_markers``). When there are extra copies or
+    reordered records, an inset zooms in on them and on the first copies of the same
+    messages. Kinds with no record are not drawn: the legend's title counts them as 0.
+    Needs ``t_produced`` in ``result.found`` (``read_topic`` has it).
 
     Args:
         result: a ``labkit.analysis.audit.audit`` result.
@@ -631,35 +1347,65 @@ def log_copies(result, partition: int | None = None, events: pd.DataFrame | None
     Returns:
         The figure.
     """
+    from matplotlib.patches import ConnectionPatch, Rectangle
+
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
     table = result.per_partition[result.per_partition.partition >= 0]
     if partition is None:
         partition = int(table.sort_values("duplicates", kind="stable").partition.iloc[-1])
     log = result.found[result.found.partition == partition]
     zero = started_wall if started_wall is not None else log.t_produced.min()
     t = log.t_produced - zero
-    for mask, color, label in ((log.nth_copy.eq(0) & ~log.reordered, "0.6", "in order"),
-                               (log.reordered, "tab:orange", "reordered"),
-                               (log.nth_copy.gt(0), "tab:red", "extra copy")):
-        ax.scatter(t[mask], log.offset[mask], s=4, color=color,
-                   label=f"{label} ({int(mask.sum())})")
-    for row in (events.itertuples() if events is not None else ()):
-        at = row.wall.timestamp() - zero
-        ax.axvline(at, color="k", lw=0.8, ls="--")
-        ax.annotate(f"{row.action} {row.broker}", (at, 1), xycoords=("data", "axes fraction"),
-                    rotation=90, va="top", ha="right", fontsize=8)
-    ax.set(xlabel="sent at (s)", ylabel="offset", title=f"Partition {partition}: the log")
-    ax.legend(loc="lower right", markerscale=3)
+    kinds = ((log.nth_copy.eq(0) & ~log.reordered, "0.6", "first copy, in order"),
+             (log.reordered, _COUNT_COLORS["reordered"], "reordered"),
+             (log.nth_copy.gt(0), _COUNT_COLORS["duplicates"], "extra copies"))
+    odd = log.reordered | log.nth_copy.gt(0)
+    inset = None
+    if odd.any():
+        inset = ax.inset_axes((0.12, 0.45, 0.3, 0.42), zorder=10)
+        inset.set_facecolor("white")
+        mine = log.msg_id.isin(log.msg_id[odd])
+        inset.set_xlim(*_log_copies_window(t[mine]))
+        inset.set_ylim(*_log_copies_window(log.offset[mine]))
+    for mask, color, label in kinds:
+        if mask.any():
+            ax.scatter(t[mask], log.offset[mask], s=4, color=color,
+                       label=f"{label} ({mask.sum():,})")
+            if inset is not None:
+                inset.scatter(t[mask], log.offset[mask], s=9, color=color)
+    ax.set(xlabel="sent at (s since the run started)", ylabel="offset in the partition",
+           title=f"Partition {partition}, record by record")
+    fault_markers(ax, events, zero)
+    zeros = [f"0 {label}" for mask, _, label in kinds[1:] if not mask.any()]
+    ax.legend(loc="lower right", markerscale=3, fontsize=8, title_fontsize=9,
+              title=", ".join(zeros) or None, alignment="left")
+    if inset is not None:
+        inset.set_title("zoom: the copied messages" if log.nth_copy.gt(0).any()
+                        else "zoom: the reordered records", fontsize=8, backgroundcolor="white")
+        inset.tick_params(labelsize=7, labelbottom=False)  # its offsets; its time is the box's
+        inset.grid(False)
+        # The zoomed region, boxed and tied to the inset (indicate_inset_zoom would lift the
+        # fault lines above the inset).
+        (x0, x1), (y0, y1) = inset.get_xlim(), inset.get_ylim()
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="0.3", lw=0.8))
+        for corner in ((x0, y1), (x1, y1)):
+            ax.add_artist(ConnectionPatch(corner, (corner[0], y0), "data", "data", axesA=ax,
+                                          axesB=inset, color="0.5", lw=0.6, zorder=4))
     return ax.figure
 
 
 _COPY_COLORS = {0: "tab:red", 1: "0.82", 2: "tab:orange"}  # 3 or more: dark orange
 
 
+@_recorded
 def rows_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None, ax=None,
                       title: str = "Rows per input message, lined up on the crash"):
     """One strip per strategy: each input message coloured by its copies in the side effect.
+
+    Messages with other than one row are drawn at least a few points wide, so that a batch
+    of 50 stays visible in a strip of 100,000 (the count beside each strip is exact); the
+    crash batch is boxed and the crash marked above the strips.
 
     Args:
         strips: ``labkit.analysis.consumer_faults.around_crash`` frames by label, drawn top
@@ -673,82 +1419,362 @@ def rows_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
+    from matplotlib.transforms import offset_copy
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.7 * len(strips) + 1.4), layout="constrained")
-    for row, strip in enumerate(strips.values()):
-        if around is not None:
-            strip = strip[strip.position.abs() <= around]
+        _, ax = plt.subplots(figsize=(11, 0.7 * len(strips) + 1.9), layout="constrained")
+    shown = {label: strip if around is None else strip[strip.position.abs() <= around]
+             for label, strip in strips.items()}
+    ends = [(s.position.min(), s.position.max()) for s in shown.values() if len(s)]
+    if ends:
+        ax.set_xlim(min(e[0] for e in ends) - 0.5, max(e[1] for e in ends) + 0.5)
+    left, right = ax.get_xlim()
+    least = 8.0 * (right - left) / max(1.0, ax.bbox.width)  # 8 pixels, in messages
+    values_drawn = set()
+    for row, (label, strip) in enumerate(shown.items()):
         pos, copies = strip.position.to_numpy(), strip.copies.clip(upper=3).to_numpy()
         if not len(pos):
             continue
-        # One bar per run of equal copies: a strip of 100,000 messages is a few bars.
+        # One bar per run of equal copies: a strip of 100,000 messages is a few bars. The
+        # runs that are the lesson (lost, duplicated) go on top, at least `least` wide.
         cuts = np.flatnonzero(np.diff(copies) != 0) + 1
-        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(pos)], strict=True):
+        runs = sorted(zip(np.r_[0, cuts], np.r_[cuts, len(pos)], strict=True),
+                      key=lambda run: copies[run[0]] != 1)
+        for start, stop in runs:
             value = int(copies[start])
-            ax.broken_barh([(pos[start] - 0.5, pos[stop - 1] - pos[start] + 1)],
-                           (row - 0.4, 0.8),
+            width = pos[stop - 1] - pos[start] + 1
+            grow = max(0.0, least - width) if value != 1 else 0.0  # away from the crash
+            x0 = pos[start] - 0.5 - (grow if pos[start] < 0 else 0.0)
+            ax.broken_barh([(x0, width + grow)], (row - 0.4, 0.8),
                            color=_COPY_COLORS.get(value, "saddlebrown"), linewidth=0)
+            values_drawn.add(value)
+            if value != 1 and grow > 0:  # too narrow to see at this scale: say what it is
+                what = "lost" if value == 0 else "duplicated"
+                ax.annotate(f"{width:,} {what}", (x0 + width + grow if pos[start] >= 0 else x0,
+                                                   row), xytext=(16 if pos[start] >= 0 else -16, 0),
+                            textcoords="offset points", ha="left" if pos[start] >= 0 else "right",
+                            va="center", fontsize=8, fontweight="bold",
+                            color=_COPY_COLORS.get(value, "saddlebrown"),
+                            backgroundcolor="white",
+                            arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6})
         batch = strip[strip.stage.str.startswith("crash batch")].position
         if len(batch):
-            ax.add_patch(Rectangle((batch.min() - 0.5, row - 0.45), batch.max() - batch.min() + 1,
+            width = batch.max() - batch.min() + 1
+            grow = max(0.0, 2 * least - width) / 2
+            ax.add_patch(Rectangle((batch.min() - 0.5 - grow, row - 0.45), width + 2 * grow,
                                    0.9, fill=False, edgecolor="black", linewidth=0.8))
+        whole = strips[label].copies
+        lost, extra = int(whole.eq(0).sum()), int((whole - 1).clip(lower=0).sum())
+        ink = "tab:red" if lost else "tab:orange" if extra else "0.35"
+        ax.annotate(f"{lost:,} lost, {extra:,} duplicates", (1.0, row),
+                    xycoords=("axes fraction", "data"), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=8, color=ink)
     ax.axvline(-0.5, color="black", ls="--", lw=1)
+    _FaultStrip.of(ax).add(-0.5, "crash", "black")  # above the axes, as faults are
     ax.set_yticks(range(len(strips)), list(strips))
     ax.set_ylim(len(strips) - 0.5, -0.5)
     ax.grid(False)
     ax.set_xlabel("input message, in the order the crashing worker received them "
                   "(0: first it did not process)")
-    ax.legend(handles=[Patch(color=_COPY_COLORS[0], label="no row (lost)"),
-                       Patch(color=_COPY_COLORS[1], label="one row"),
-                       Patch(color=_COPY_COLORS[2], label="two rows (duplicate)"),
-                       Patch(fill=False, edgecolor="black", label="crash batch"),
-                       Line2D([], [], color="black", ls="--", lw=1, label="crash")],
-              loc="upper left", bbox_to_anchor=(1, 1))
+    names = {0: "no row (lost)", 1: "one row", 2: "two rows (duplicate)", 3: "three or more rows"}
+    handles = [Patch(color=_COPY_COLORS.get(v, "saddlebrown"), label=names[v])
+               for v in sorted(values_drawn)]
+    handles += [Patch(fill=False, edgecolor="black", label="crash batch"),
+                Line2D([], [], color="black", ls="--", lw=1, label="crash")]
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-34, units="points")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0),
+              bbox_transform=below, ncol=len(handles), fontsize=8)
     ax.set_title(title)
     return ax.figure
 
 
-def lost_when_acked(lost: pd.DataFrame, ax=None, title: str = "Lost messages"):
-    """When each lost message had been acknowledged, relative to the kill: one row per run.
+def _lost_bin_counts(ax, edges, totals, tops) -> None:
+    """Write the count over the fullest bins of a histogram row, a few bins apart."""
+    labelled: list[int] = []
+    for index in np.argsort(-totals, kind="stable"):
+        if totals[index] < max(1, 0.05 * totals.sum()) or len(labelled) == 6:
+            break
+        if all(abs(index - other) > 4 for other in labelled):
+            labelled.append(int(index))
+            ax.annotate(f"{totals[index]:,}", ((edges[index] + edges[index + 1]) / 2,
+                                               tops[index]),
+                        xytext=(0, 1), textcoords="offset points", ha="center", va="bottom",
+                        fontsize=7)
+
+
+@_recorded
+def lost_when_acked(lost: pd.DataFrame, ax=None,
+                    title: str = "When each lost message had been acknowledged",
+                    configs=None):
+    """When the lost messages had been acknowledged, relative to the kill: one row per config.
+
+    Each row is a histogram of the lost messages' acknowledgement times, the runs stacked in
+    colours, its total written at the right: every lost message counts (a batch of hundreds
+    acknowledged in the same millisecond is a tall bar, not one dot), and the totals are
+    the row sums of the loss heat map (written under each config's name). A config that
+    lost nothing says "0 lost".
 
     Args:
-        lost: ``labkit.analysis.audit.lost_messages`` (its config, run and acked_s).
+        lost: ``labkit.analysis.audit.lost_messages`` (its config, run, victim and acked_s).
         ax: axes to draw on (a new figure if None).
         title: the axes title.
+        configs: the configs to draw, top to bottom (default: those in ``lost``); one with
+            no row in ``lost`` lost nothing.
 
     Returns:
         The figure.
     """
+    configs = list(dict.fromkeys(lost.config)) if configs is None else list(configs)
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.35 * max(1, lost.groupby(["config", "run"]).ngroups)
-                                      + 1.8), layout="constrained")
-    for (config, run), rows in lost.groupby(["config", "run"], sort=False):
-        ax.scatter(rows.acked_s, [f"{config} · run {run}"] * len(rows), s=6)
-    ax.axvline(0, color="tab:red", ls="--", lw=1)
-    ax.annotate("kill", (0, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                textcoords="offset points", va="top", color="tab:red", fontsize=8)
-    ax.set(xlabel="acknowledged at (s, relative to the kill)", title=title)
+        _, ax = plt.subplots(figsize=(9, 0.75 * max(1, len(configs)) + 1.6),
+                             layout="constrained")
+    from matplotlib.scale import SymmetricalLogTransform
+    from matplotlib.ticker import FuncFormatter
+
+    times = lost.acked_s.to_numpy(dtype=float)
+    low, high = (min(0.0, times.min()), max(0.0, times.max())) if len(times) else (-1.0, 1.0)
+    # When some were acknowledged milliseconds from the kill and others seconds from it:
+    # a symmetric log scale, linear within 10 ms of the kill, bins of equal width on it.
+    forward = backward = np.asarray
+    near, far = (np.abs(times).min(), np.abs(times).max()) if len(times) else (1.0, 1.0)
+    if far > 0.1 and far / max(near, 0.01) > 20:  # both ms and seconds from the kill
+        scale = SymmetricalLogTransform(10, 0.01, 1.0)
+        def forward(x):
+            return scale.transform(np.reshape(x, (-1, 1))).ravel()
+
+        def backward(x):
+            return scale.inverted().transform(np.reshape(x, (-1, 1))).ravel()
+
+        ax.set_xscale("symlog", linthresh=0.01, linscale=1.0)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    left, right = forward([low, high])
+    pad = 0.02 * max(right - left, 1e-3)
+    edges = backward(np.linspace(left - pad, right + pad, 81))
+    counts = {key: np.histogram(rows.acked_s, edges)[0]
+              for key, rows in lost.groupby(["config", "run"], sort=True)}
+    tallest = max([1, *(sum(c for (cfg, _), c in counts.items() if cfg == config).max()
+                        for config in set(lost.config))])
+    runs = sorted(set(lost.run))
+    colors = {run: f"C{index % 10}" for index, run in enumerate(runs)}
+    victims = lost.groupby("run").victim.first()
+    for row, config in enumerate(configs):
+        y = len(configs) - 1 - row
+        bottom = np.zeros(len(edges) - 1)
+        for run in runs:
+            count = counts.get((config, run))
+            if count is None:
+                continue
+            # Scaled to the tallest bin; a single message still shows as a sliver.
+            height = np.where(count > 0, np.maximum(0.8 * count / tallest, 0.06), 0.0)
+            drawn = count > 0
+            ax.bar(edges[:-1][drawn], height[drawn], width=np.diff(edges)[drawn],
+                   bottom=y - 0.4 + bottom[drawn], align="edge", color=colors[run],
+                   linewidth=0, label=f"run {run} (broker {victims[run]} killed)")
+            bottom += height
+        _lost_bin_counts(ax, edges, sum((c for (cfg, _), c in counts.items() if cfg == config),
+                                        np.zeros(len(edges) - 1, dtype=int)), bottom + y - 0.4)
+    ax.axvline(0, color=FAULT_COLORS["kill"], ls="--", lw=1.2, zorder=0.9)  # behind bars
+    _FaultStrip.of(ax).add(0.0, "kill the leader", FAULT_COLORS["kill"])
+    totals = lost.config.value_counts()
+    ax.set_yticks(range(len(configs)),
+                  [f"{config}\n{int(totals.get(config, 0)):,} lost" for config in configs[::-1]])
+    ax.set_ylim(-0.6, len(configs) - 0.4)
+    ax.grid(False, axis="y")
+    ax.set_xlim(edges[0], edges[-1])
+    symlog = ax.get_xscale() == "symlog"
+    ax.set(xlabel="acknowledged at (s, relative to the kill; negative: before it"
+                  + ("; log scale beyond ±0.01 s)" if symlog else ")"), title=title)
+    handles, names = ax.get_legend_handles_labels()
+    shown = dict(zip(names, handles, strict=True))  # one entry per run
+    if shown:
+        ax.legend(shown.values(), shown.keys(), loc="upper left", bbox_to_anchor=(1.01, 1),
+                  fontsize=8, title="lost in", title_fontsize=8)
     return ax.figure
 
 
-def duplicates_and_losses(table: pd.DataFrame, title: str, ax=None):
+@_recorded
+def duplicates_and_losses(table: pd.DataFrame, title: str, ax=None,
+                          columns: tuple[str, ...] = ("duplicates", "lost")):
     """Duplicates and lost messages per variant, as horizontal bars with their counts written.
+
+    Every bar is labelled with its count and what it counts ("0 lost"), so a zero, often the
+    lesson, reads as one; there is no legend to name a bar that is not there.
 
     Args:
         table: one row per variant (drawn top to bottom) with ``duplicates`` and ``lost``
             columns, e.g. ``consumer_faults.commit_outcomes`` or ``side_effect_outcomes``.
         title: the axes title.
         ax: axes to draw on (a new figure if None).
+        columns: the count columns to draw, one bar each per variant (also e.g.
+            ``"reordered"``).
 
     Returns:
         The figure.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.6), layout="constrained")
-    table[["duplicates", "lost"]].astype(int).plot.barh(ax=ax, color=["tab:orange", "tab:red"])
-    for bars in ax.containers:  # a zero is the lesson too: write it
-        ax.bar_label(bars, fmt="{:,.0f}", fontsize=8, padding=2)
-    ax.invert_yaxis()
+        _, ax = plt.subplots(figsize=(8, (0.25 + 0.22 * len(columns)) * len(table) + 1.4),
+                             layout="constrained")
+    counts = table[list(columns)].fillna(0).astype(int)
+    height = 0.8 / len(columns)
+    for k, column in enumerate(columns):
+        color = _COUNT_COLORS.get(column, f"C{k}")
+        rows = np.arange(len(counts)) - 0.4 + height * (k + 0.5)
+        bars = ax.barh(rows, counts[column], height=height * 0.9, color=color)
+        ax.bar_label(bars, [f"{v:,} {column}" for v in counts[column]], fontsize=8,
+                     padding=3, color="black" if column not in _COUNT_COLORS else color)
+    ax.set_yticks(range(len(counts)), list(counts.index))
+    ax.set_ylim(len(counts) - 0.5, -0.5)
+    ax.set_xlim(0, max(1, int(counts.to_numpy().max())) * 1.25)  # room for the labels
+    ax.grid(axis="y", visible=False)
     ax.set(xlabel="messages", ylabel="", title=title)
+    return ax.figure
+
+
+@_recorded
+def share_redeliveries(messages: pd.DataFrame, held: dict[str, pd.DataFrame],
+                       events: pd.DataFrame, lock_s: float | None = None, ax=None,
+                       title: str = "What became of the records a faulty member held"):
+    """Each record a crashed or stalled share-group member held, delivery by delivery.
+
+    One block of rows per fault, one row per held record, on the fault's clock (0 = the
+    crash or stall): a circle when a member got the record (open: first delivery, filled:
+    delivered again), a line on to a cross when it processed it. A dotted line marks when
+    the acquisition lock of the first delivery ran out; a stalled member's stall is hatched.
+    Each block's heading says how long after the fault the records were delivered again.
+
+    Args:
+        messages: ``ShareGroup.messages()``.
+        held: block name (e.g. "crash m2") -> the held records (``crash_member`` or
+            ``stall_member``).
+        events: ``ShareGroup.events()`` (the crash, stall and resume of each member).
+        lock_s: the group's ``share.record.lock.duration.ms`` in seconds (None: no line).
+        ax: the axes (a new figure if None).
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    from labkit.analysis import share_groups
+
+    blocks = []
+    for name, records in held.items():
+        member = records.member.iloc[0] if len(records) else ""
+        faults = events[(events.member == member) & events.kind.isin(["crash", "stall"])]
+        if faults.empty:
+            continue
+        fault = faults.iloc[0]
+        back = events[(events.member == member) & (events.t > fault.t)
+                      & events.kind.isin(["resume", "stall-end"])].t
+        rows = share_groups.deliveries(messages, records, float(fault.t))
+        blocks.append((name, fault, float(back.min() - fault.t) if len(back) else None, rows))
+    n_rows = sum(1 + r[["partition", "offset"]].drop_duplicates().shape[0] for *_, r in blocks)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, max(3.0, 0.22 * n_rows + 1.2)), layout="constrained")
+    colors = _group_member_colors(sorted(set(messages.member), key=lambda m: (len(m), m)))
+    ticks, names, y, labelled = [], [], 0, set()
+    for name, fault, stalled_s, rows in blocks:
+        again = rows[rows.delivery_count > 1].received_s
+        delay = (f"delivered again {again.min():.2f} s after" if len(again)
+                 else "not delivered again")
+        ticks.append(y)
+        names.append(f"{name}: {delay}")
+        header = y
+        records = rows[["partition", "offset"]].drop_duplicates()
+        where = {(p, o): header + 1 + i for i, (p, o) in enumerate(records.itertuples(index=False))}
+        ticks += list(where.values())
+        names += [f"partition {p}, offset {o}" for p, o in where]
+        y = header + 1 + len(where)
+        row_y = [where[(p, o)] for p, o in zip(rows.partition, rows.offset, strict=True)]
+        rows = rows.assign(y=row_y)
+        span = (header + 0.5, y - 0.5)
+        ax.plot([0, 0], span, color=GROUP_EVENT_COLORS.get(fault.kind, "black"), lw=1.5,
+                ls="--", label=f"{fault.kind}" if fault.kind not in labelled else None)
+        labelled.add(fault.kind)
+        if stalled_s is not None:
+            ax.broken_barh([(0, stalled_s)], (span[0], span[1] - span[0]), facecolors="none",
+                           edgecolors="0.7", hatch="//", lw=0.8,
+                           label="not polling" if "stall" not in labelled else None)
+            labelled.add("stall")
+        if lock_s is not None:
+            first = rows[rows.delivery_count == rows.delivery_count.min()].received_s.min()
+            ax.plot([first + lock_s] * 2, span, color="0.3", ls=":", lw=1.5,
+                    label="lock of the first delivery runs out" if "lock" not in labelled
+                    else None)
+            labelled.add("lock")
+        for r in rows.itertuples(index=False):
+            if np.isfinite(r.processed_s):
+                ax.plot([r.received_s, r.processed_s], [r.y, r.y], color=colors[r.member],
+                        lw=1, zorder=2)
+        for (member, count), got in rows.groupby(["member", "delivery_count"]):
+            key = f"{member}, delivery {count}"
+            filled = count > 1
+            ax.scatter(got.received_s, got.y, s=30, zorder=3, linewidths=1.2,
+                       facecolors=colors[member] if filled else "white",
+                       edgecolors=colors[member], label=key if key not in labelled else None)
+            labelled.add(key)
+        done = rows[np.isfinite(rows.processed_s)]
+        ax.scatter(done.processed_s, done.y, marker="x", s=22, zorder=3,
+                   color=[colors[m] for m in done.member],
+                   label="processed" if "processed" not in labelled else None)
+        labelled.add("processed")
+    ax.set_yticks(ticks, names, fontsize=7)
+    for tick, name in zip(ax.get_yticklabels(), names, strict=True):
+        if not name.startswith("partition"):
+            tick.set_fontweight("bold")
+            tick.set_fontsize(8)
+    ax.set_ylim(y - 0.5, -0.5)
+    ax.set_xlabel("seconds since the fault (crash or stall)")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    return ax.figure
+
+
+@_recorded
+def offset_reset_reads(writes: dict, groups: dict[str, tuple[pd.DataFrame, float]], ax=None,
+                       title: str = "Which messages each group read, and when they were written"):
+    """Each group's start against the topic's history, and how many of each write it read.
+
+    Every write is a band across the chart, where its messages were sent; each group is a
+    row with a triangle where it started and, under each write, how many of its messages
+    the group processed ("0" too: a write a group skipped is the lesson).
+
+    Args:
+        writes: name -> ``ProducerRun`` (its run_id, started_wall, records and delivered),
+            in time order.
+        groups: row name -> (the group's ``messages()``, its ``started_wall``).
+        ax: the axes (a new figure if None).
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.55 * len(groups) + 2.2), layout="constrained")
+    zero = min(run.started_wall for run in writes.values())
+    spans = {name: (float(run.records.t_send.min() + run.started_wall - zero),
+                    float(run.records.t_send.max() + run.started_wall - zero))
+             for name, run in writes.items()}
+    starts = [started - zero for _, started in groups.values()]
+    total = max([b for _, b in spans.values()] + starts) or 1.0
+    for index, (name, run) in enumerate(writes.items()):
+        left, right = spans[name]
+        right = max(right, left + 0.01 * total)  # a quick write still shows
+        ax.axvspan(left, right, color=f"C{index}", alpha=0.25, lw=0,
+                   label=f"{run.delivered:,} {name}")
+        for row, (messages, _) in enumerate(groups.values()):
+            read = int(messages.msg_id[messages.run_id == run.run_id].nunique())
+            # Above the row's line, where the group's start marker cannot be.
+            ax.annotate(f"{read:,} read", ((left + right) / 2, row), ha="center", va="bottom",
+                        xytext=(0, 6), textcoords="offset points", fontsize=9,
+                        color=f"C{index}" if read else "0.35",
+                        fontweight="bold" if read else "normal",
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.8})
+    ax.scatter(starts, range(len(groups)), marker=">", s=70, color="black", zorder=3,
+               label="group started")
+    ax.set_yticks(range(len(groups)), list(groups))
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_xlim(-0.1 * total, total * 1.1)  # room for the counts beside the edges
+    ax.set_xlabel("seconds since the first message was written")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=8)
     return ax.figure
