@@ -139,3 +139,15 @@ def test_idle_members_and_spread_of_a_group():
     assert share_groups.spread(rows, names) == {"members": 3, "fewest": 1, "most": 2,
                                                 "readers_min": 1, "readers_max": 2,
                                                 "distinct": 3}
+
+
+def test_processed_again_counts_one_runs_repeats_and_who_took_part():
+    messages = pd.DataFrame({
+        "run_id": ["a", "a", "a", "a", "a", "b", "b"],
+        "msg_id": [1, 1, 2, 3, 3, 1, 1],
+        "member": ["m3", "m1", "m2", "m2", "m1", "m3", "m3"],
+    })
+    assert consumer_faults.processed_again(messages, "a") == {1, 3}
+    assert consumer_faults.processed_again(messages, "a", member="m3") == {1}
+    assert consumer_faults.processed_again(messages, "a", member="m4") == set()
+    assert consumer_faults.processed_again(messages, "b") == {1}

@@ -125,6 +125,24 @@ def predicted_exactly(table: pd.DataFrame) -> bool:
                 and (table.lost_there == table.skip).all())
 
 
+def processed_again(messages: pd.DataFrame, run_id: str, member: str | None = None) -> set[int]:
+    """The msg_ids of one producer run that a group processed more than once.
+
+    Args:
+        messages: ``ConsumerGroup.messages()`` (may hold other runs' messages too).
+        run_id: the producer run whose messages count.
+        member: only the messages this member was one of the processors of (None: any).
+
+    Returns:
+        The msg_ids processed twice or more (by ``member`` among others, if given).
+    """
+    ours = messages[messages.run_id == run_id]
+    repeated = ours[ours.msg_id.duplicated(keep=False)]
+    if member is not None:
+        repeated = repeated[repeated.member == member]
+    return set(repeated.msg_id)
+
+
 def _input_ids(produced) -> pd.Series:
     rec = produced.records
     return rec.msg_id[rec.error == ""]
