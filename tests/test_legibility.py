@@ -284,6 +284,19 @@ def test_a_proxy_legend_matched_by_colour(figure):
     assert problems(fig) == []
 
 
+def test_a_hollow_ring_key_is_matched_by_its_edge_colour(figure):
+    fig, ax = figure
+    ax.plot([0, 1, 2], [3, 2, 1], ls="", marker="o", color="tab:blue")
+    ax.plot([2], [1], ls="", marker="o", markersize=10, markerfacecolor="none", color="black")
+    ax.set(xlabel="messages/s", ylabel="p99 latency (ms)", title="Frontier")
+    ring = {"ls": "", "marker": "o", "markerfacecolor": "none"}
+    ax.legend(handles=[Line2D([], [], color="black", label="frontier", **ring),
+                       Line2D([], [], color="tab:red", label="dominated", **ring)], **BESIDE)
+    assert problems(fig) == [
+        "In axes 'Frontier', the legend names 'dominated', but no artist drawn in the axes has "
+        "that label or the colour of its key."]
+
+
 def test_categorical_scatter_needs_no_axis_label_for_its_categories(figure):
     fig, ax = figure
     ax.scatter([-0.5, -0.2, 0.1], ["acks=1 · run 0", "acks=1 · run 1", "acks=1 · run 1"])

@@ -24,7 +24,8 @@ the lab's chart style (``/work/shared/STYLE.md``, "Charts"):
   passed with separate labels): it is matched by its key instead -- a filled patch key by
   its face colour against drawn patches and the drawn polygons or markers of collections,
   an unfilled patch key by its edge colour, a line key by colour and line style against
-  drawn lines (a marker-only line key also against drawn markers of collections). Colours
+  drawn lines (a marker-only line key, by its face colour or, if hollow, its edge colour,
+  also against drawn markers of collections). Colours
   are compared on RGB, alpha ignored; a proxy whose colour is drawn nowhere is a problem.
 - **A legend does not hide data.** The legend's entries (texts, keys and title) must not
   cover data drawn in data coordinates in the part of the axes they sit over: a line
@@ -586,7 +587,9 @@ class _Chart:
             return False
         if isinstance(handle, Line2D):
             has_line = handle.get_linestyle() not in ("None", "none", "", " ")
-            color = _rgb(handle.get_color() if has_line else handle.get_markerfacecolor())
+            face = _rgb(handle.get_markerfacecolor())
+            color = _rgb(handle.get_color() if has_line else (
+                face if face is not None else handle.get_markeredgecolor()))
             for ax in axes:
                 for line in ax.lines:
                     if (_same_color(_rgb(line.get_color()), color)

@@ -543,8 +543,9 @@ def frontier(points: pd.DataFrame, x: str = "msgs_per_s", y: str = "p99_ms", lab
     for index in best.index:
         dx, dy = dodge[points.index.get_loc(index)]
         shift = ax.transData + ScaledTranslation(dx / 72, dy / 72, ax.figure.dpi_scale_trans)
-        ax.scatter([best.at[index, x]], [best.at[index, y]], s=110, facecolor="none",
-                   edgecolor="black", linewidth=1.2, transform=shift, zorder=4)
+        ax.plot([best.at[index, x]], [best.at[index, y]], ls="", marker="o", markersize=10.5,
+                markerfacecolor="none", color="black", markeredgewidth=1.2, transform=shift,
+                zorder=4)
     if len(best):
         lo, hi = (np.log(v) for v in ax.get_ylim())
         wanted = [(np.log(v) - lo) / (hi - lo) for v in best[y]]
@@ -557,9 +558,11 @@ def frontier(points: pd.DataFrame, x: str = "msgs_per_s", y: str = "p99_ms", lab
                                     "shrinkA": 0, "shrinkB": 6})
     handles = [Line2D([], [], ls="", marker="o", color=colors[g], label=str(g)) for g in groups
                if g is not None]
-    handles.append(Line2D([], [], color="black", lw=1, marker="o", markerfacecolor="none",
-                          markersize=9, label="frontier (named at the right): nothing else is "
-                                               "both faster and lower"))
+    # One frontier point is a ring with no line: the key shows what is drawn.
+    handles.append(Line2D([], [], color="black", lw=1, ls="-" if len(best) > 1 else "",
+                          marker="o", markerfacecolor="none", markersize=9,
+                          label="frontier (named at the right): nothing else is both faster "
+                                "and lower"))
     ax.legend(handles=handles, title=(color_title or color) if color else None, fontsize=8,
               title_fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
               ncol=len(handles), alignment="left")
