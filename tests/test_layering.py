@@ -72,7 +72,8 @@ def test_analysis_and_plots_work_on_recorded_runs_without_the_kafka_client(clust
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["totals"]["acked"] == run.delivered == 600
     assert out["totals"]["lost"] == out["totals"]["duplicates"] == 0
-    assert out["rate_rows"] > 0 and out["partitions"] == 3
+    # as many partitions as the run wrote to (how the partitioner spread null keys varies)
+    assert out["rate_rows"] > 0 and out["partitions"] == run.records.partition.nunique()
     assert not [m for m in out["loaded"] if m.startswith("confluent_kafka")]
     assert not [m for m in out["loaded"] if m.startswith(
         ("labkit.cluster", "labkit.workloads", "labkit.experiments"))], out["loaded"]

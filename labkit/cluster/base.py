@@ -171,12 +171,19 @@ class Cluster:
         """
         return {"bootstrap.servers": self.bootstrap_servers, **self.security_config, **overrides}
 
-    def admin(self) -> AdminClient:
-        """Return this handle's AdminClient (created on first use)."""
-        if self._admin is None:
+    def admin(self, fresh: bool = False) -> AdminClient:
+        """Return this handle's AdminClient (created on first use).
+
+        Args:
+            fresh: a new client instead, not kept: its metadata cache starts empty.
+        """
+        if self._admin is None or fresh:
             # Asking about a topic must never create it (auto.create.topics.enable is on).
-            self._admin = AdminClient(self.client_config(
+            admin = AdminClient(self.client_config(
                 logger=client_log, **{"allow.auto.create.topics": False}))
+            if fresh:
+                return admin
+            self._admin = admin
         return self._admin
 
     # -- inspection ------------------------------------------------------------------------

@@ -410,11 +410,15 @@ def _open_records(cluster: Cluster, topic: str, partitions: list[int],
     """Records past the last stable offset (in open transactions), summed over partitions."""
     specs = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}
     ends = {}
+    attempt = min(timeout, 10.0)
     for level in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED):
         def end(level=level) -> int:
-            found = cluster.admin().list_offsets(specs, isolation_level=level,
-                                                 request_timeout=timeout)
-            return sum(f.result(timeout).offset for f in found.values())
+            # A fresh client each attempt: once, right after notebook 22's faults, a cached
+            # admin client answered "No leaders found" (_NOENT) for the whole timeout about a
+            # topic a producer had just written to.
+            admin = cluster.admin(fresh=True)  # kept until the answer is in
+            found = admin.list_offsets(specs, isolation_level=level, request_timeout=attempt)
+            return sum(f.result(attempt + 5).offset for f in found.values())
 
         ends[level] = retrying(end, timeout)
     return ends[IsolationLevel.READ_UNCOMMITTED] - ends[IsolationLevel.READ_COMMITTED]
