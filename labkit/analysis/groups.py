@@ -97,9 +97,10 @@ def short_name(partition: str) -> str:
     return f"{match.group(1)[:1]}{match.group(2)}"
 
 
-def _partition_order(partition: str):
-    topic, _, number = partition.rpartition("-")
-    return (topic, int(number)) if number.isdigit() else (partition, 0)
+def partition_order(partition: str) -> tuple[str, int]:
+    """A sort key for "topic-N" names: by topic, then by partition number (2 before 10)."""
+    topic, _, number = str(partition).rpartition("-")
+    return (topic, int(number)) if number.isdigit() else (str(partition), 0)
 
 
 def shapes(runs) -> pd.DataFrame:
@@ -116,7 +117,7 @@ def shapes(runs) -> pd.DataFrame:
     for label, run in runs.items():
         for phase in run.phases.itertuples(index=False):
             rows[(label, phase.phase)] = {
-                member: " ".join(short_name(p) for p in sorted(parts, key=_partition_order))
+                member: " ".join(short_name(p) for p in sorted(parts, key=partition_order))
                 for member, parts in phase.after.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["scenario", "phase"]

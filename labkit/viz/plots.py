@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.analysis import metrics, rates
+from labkit.analysis.groups import partition_order
 
 LAB_STYLE = {
     "figure.figsize": (8, 3.6),
@@ -698,11 +699,6 @@ def _group_partition_label(partition: str) -> str:
     return f"{re.sub(r'-[0-9a-f]{8}$', '', topic)} {number}"
 
 
-def _group_partition_order(partition: str) -> tuple[str, int]:
-    topic, _, number = str(partition).rpartition("-")
-    return (topic, int(number)) if number.isdigit() else (str(partition), 0)
-
-
 def _group_seconds(seconds: float) -> str:
     """A short duration for a label: "17 ms", "2.4 s"."""
     return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.1f} s"
@@ -820,7 +816,7 @@ def rebalance_timeline(intervals: pd.DataFrame, events: pd.DataFrame | None = No
         ax: axes to draw on (a new figure if None).
         title: the axes title.
     """
-    partitions = sorted(intervals.partition.unique(), key=_group_partition_order)
+    partitions = sorted(intervals.partition.unique(), key=partition_order)
     ax = _axes(ax)
     if ax.figure.get_figheight() < 0.3 * len(partitions):
         ax.figure.set_figheight(max(3.6, 0.3 * len(partitions)))
