@@ -833,7 +833,7 @@ def rebalance_timeline(intervals: pd.DataFrame, events: pd.DataFrame | None = No
     _group_event_marks(ax, events)
     ax.set_yticks(range(len(partitions)), [_group_partition_label(p) for p in partitions],
                   fontsize=7)
-    ax.set_ylim(len(partitions) - 0.5, -0.5)  # the first partition on top
+    ax.set_ylim(max(len(partitions), 1) - 0.5, -0.5)  # the first partition on top
     ax.set_ylabel("partition")
     ax.tick_params(labelbottom=True)  # also in a stack of panels sharing the x axis
     ax.set_xlabel("seconds since the group started")
