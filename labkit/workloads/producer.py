@@ -525,6 +525,49 @@ def run_producer(
     )
 
 
+def bare_loop(producer: Producer, topic: str, values: list[bytes], records: int,
+              flush_timeout: float = 60) -> float:
+    """The reference the instrument is held against: produce with no bookkeeping at all.
+
+    ``produce(topic, value)`` with no key, headers or delivery callback, ``poll(0)`` after
+    each, ``poll(0.01)`` and retry on ``BufferError``, then ``flush()``. It records nothing,
+    so it shows how fast this client and cluster go without labkit's per-message cost.
+
+    Args:
+        producer: a ``confluent_kafka.Producer`` (its config decides acks, batching, ...).
+        topic: where to write.
+        values: message values, used in turn; their count must be a power of two (the
+            loop picks ``values[i & (count - 1)]``, as cheap as picking gets).
+        records: how many to send.
+        flush_timeout: seconds the final flush may take.
+
+    Returns:
+        Seconds from the first ``produce()`` until ``flush()`` returned.
+
+    Raises:
+        RuntimeError: the flush left records undelivered.
+    """
+    mask = len(values) - 1
+    if len(values) < 1 or len(values) & mask:
+        raise ValueError(f"bare_loop needs a power-of-two number of values, got {len(values)}")
+    produce, poll = producer.produce, producer.poll
+    t0 = time.perf_counter()
+    for i in range(records):
+        value = values[i & mask]
+        while True:
+            try:
+                produce(topic, value)
+                break
+            except BufferError:
+                poll(0.01)
+        poll(0)
+    left = producer.flush(flush_timeout)
+    seconds = time.perf_counter() - t0
+    if left:
+        raise RuntimeError(f"the bare loop's flush left {left} records undelivered")
+    return seconds
+
+
 def describe(config: dict[str, str]) -> str:
     """A short label for a config, e.g. ``"acks=all linger.ms=5"`` (``"defaults"`` if empty)."""
     return " ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
