@@ -138,6 +138,10 @@ class ProducerRun:
             t (seconds on the run's clock), error (name), reason.
         client_log_file: the file holding the client's debug log (``run_producer``'s
             ``client_log_file``; read it with ``labkit.analysis.logs.read_log``), or None.
+        cpu_s: CPU seconds this process used over ``wall_s`` (every thread: the sending
+            loop, librdkafka's own threads, and anything else the process ran meanwhile).
+        thread_cpu_s: CPU seconds of the thread that ran the sending loop over ``wall_s``
+            (Python, ``produce()``, and the delivery callbacks it served).
     """
 
     label: str
@@ -157,6 +161,8 @@ class ProducerRun:
     client_errors: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["t", "error", "reason"]))
     client_log_file: str | None = None
+    cpu_s: float = float("nan")
+    thread_cpu_s: float = float("nan")
 
     @property
     def throughput(self) -> float:
@@ -449,6 +455,7 @@ def run_producer(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        cpu0, thread_cpu0 = time.process_time(), time.thread_time()
         t0, started_wall = perf(), time.time()
         end = t0 + duration if duration else None
         i = 0
@@ -493,6 +500,7 @@ def run_producer(
             # reports still queued are never served.
             del producer, produce
         wall = perf() - t0
+        cpu, thread_cpu = time.process_time() - cpu0, time.thread_time() - thread_cpu0
         if flush and stats_interval_ms:
             # One more statistics sample, so the last one covers the whole run.
             count, every = len(stats), stats_interval_ms / 1000
@@ -522,6 +530,7 @@ def run_producer(
         client_errors=pd.DataFrame([(t - t0, name, reason) for t, name, reason in client_errors],
                                    columns=["t", "error", "reason"]),
         client_log_file=os.fspath(client_log_file) if client_log_file is not None else None,
+        cpu_s=cpu, thread_cpu_s=thread_cpu,
     )
 
 
