@@ -203,14 +203,14 @@ def test_transactional_output_is_exactly_once_for_read_committed_readers(crashed
     assert run.open_after_restart == 0
 
 
-def test_a_topic_without_lab_headers_is_refused(cluster3):
+def test_a_topic_without_lab_marks_is_refused(cluster3):
     topic = unique_name("crash-foreign")
     cluster3.create_topic(topic, 1)
     producer = Producer(cluster3.client_config())
     for i in range(3):
         producer.produce(topic, b"x", str(i).encode())
     assert producer.flush(10) == 0
-    with pytest.raises(ValueError, match=r"offset 0 carries no lab.id header"):
+    with pytest.raises(ValueError, match=r"offset 0 carries no lab mark"):
         crash_each(cluster3, topic, strategies=["at-least-once"], timeout=30)
     cluster3.delete_topic(topic)
 

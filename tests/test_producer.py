@@ -1,9 +1,10 @@
 """The instrumented producer against a real broker, and its config validation."""
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from labkit.analysis import metrics
-from labkit.cluster import Cluster, unique_name
+from labkit.cluster import Cluster, client_log, unique_name, wait_until
 from labkit.workloads.producer import compare, make_keys, run_producer, validate_config
 from labkit.workloads.readers import read_topic
 
@@ -37,6 +38,8 @@ def test_booleans_become_librdkafka_strings():
     ({"messages": 10, "topics": ["bad topic name!"]},
      "topic name 'bad topic name!' is not allowed: use 1 to 249 ASCII letters"),
     ({"messages": 10, "topics": [".."]}, "topic name '..' is not allowed"),
+    ({"messages": 10, "size": 10}, "size=10 is smaller than the 24-byte mark.*id_in='headers'"),
+    ({"messages": 10, "id_in": "footer"}, "id_in='footer' must be one of value, headers"),
 ])
 def test_bad_workloads_fail_before_anything_starts(kwargs, message):
     # Nothing listens on this address: the arguments are refused before any client exists.
@@ -66,6 +69,27 @@ def test_every_message_is_recorded_and_found_where_its_report_said(cluster1):
     assert (merged.offset == merged.offset_read).all()
     assert (merged.key == merged.key_read).all()
     assert (metrics.keys_stick_to_partitions(rec).partitions == 1).all()
+
+
+def test_ids_in_headers_leave_the_value_to_the_payload(cluster1):
+    topic = unique_name("hdr")
+    cluster1.create_topic(topic, partitions=1)
+    run = run_producer(cluster1, {}, messages=500, size=10, id_in="headers", topics=[topic])
+    assert run.delivered == 500 and list(run.records.msg_id) == list(range(500))
+    consumer = Consumer(cluster1.client_config(**{"group.id": unique_name("g"),
+                                                  "logger": client_log}))
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        msg = wait_until(lambda: next(iter(consumer.consume(1, 1)), None), 60,
+                         "the topic's first message")
+    finally:
+        consumer.close()
+    assert len(msg.value()) == 10 and dict(msg.headers())["lab.id"].startswith(
+        run.run_id.encode())
+    found = read_topic(cluster1, [topic])
+    assert set(found.run_id) == {run.run_id} and sorted(found.msg_id) == list(range(500))
+    sent = run.started_wall + run.records.set_index("msg_id").t_send
+    assert (found.set_index("msg_id").t_produced - sent).abs().max() < 1e-3
 
 
 def test_acks_0_deliveries_have_no_offsets(cluster1):

@@ -42,7 +42,7 @@ Columns of ``CrashRun.received`` (the messages the crashing worker received, in 
 batch      1, 2, ...: which ``consume()`` call returned it
 partition  input partition
 offset     input offset
-msg_id     from the ``lab.id`` header
+msg_id     from the message's lab mark
 processed  bool, the worker processed it before it crashed
 ========== ====================================================================
 """
@@ -70,8 +70,8 @@ from confluent_kafka.admin import OffsetSpec
 
 from labkit.cluster import Cluster, client_log, retrying, unique_name, wait_until
 from labkit.experiments.commits import log_offsets
+from labkit.workloads import marks
 from labkit.workloads.consumer import abandon
-from labkit.workloads.producer import parse_headers
 from labkit.workloads.readers import read_topic
 
 STRATEGIES = ("at-most-once", "at-least-once", "exactly-once-sqlite", "exactly-once-kafka")
@@ -392,11 +392,11 @@ class _Worker:
 def _lab_id(msg) -> tuple[str, int]:
     """(run_id, msg_id) of an input message."""
     try:
-        return parse_headers(msg.headers())[:2]
+        return marks.read(marks.mark_of(msg))[:2]
     except ValueError:
         raise ValueError(f"{msg.topic()}-{msg.partition()} offset {msg.offset()} carries no "
-                         "lab.id header; the input must be written by labkit's producer") \
-            from None
+                         "lab mark (nor lab.id header); the input must be written by labkit's "
+                         "producer") from None
 
 
 def _effects(db_path: str) -> pd.DataFrame:
@@ -432,7 +432,7 @@ def crash_each(cluster: Cluster, topic: str, strategies: Iterable[str] = STRATEG
     Args:
         cluster: where the input topic lives.
         topic: the input, written beforehand (e.g. by ``run_producer``, whose
-            ``lab.id`` headers every message must carry); nothing may write to it meanwhile.
+            lab mark every message must carry); nothing may write to it meanwhile.
         strategies: which of ``STRATEGIES`` to run, in order.
         crash_at: how far through the input the first worker is when it crashes (0 < crash_at
             < 1): the crash comes in the batch holding that message (``crash_point``).

@@ -48,7 +48,8 @@ def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     partitioner = w.Dropdown(options=list(CHOICES["partitioner"]), value="consistent_random",
                              description="partitioner", style=style)
     keys = w.Dropdown(options=list(KEY_SCHEMES), value="none", description="keys", style=style)
-    size = w.IntSlider(value=100, min=10, max=10_000, step=10, description="message bytes",
+    # Every value starts with the 24-byte lab mark (labkit.workloads.marks): 30 B at least.
+    size = w.IntSlider(value=100, min=30, max=10_000, step=10, description="message bytes",
                        style=style)
     rate = w.IntText(value=0, description="rate msg/s (0=max)", style=style)
     count = w.IntText(value=messages, description="messages", style=style)

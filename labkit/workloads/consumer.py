@@ -15,13 +15,13 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, KafkaException
 
 from labkit.cluster import LAB_TOPICS, Cluster, client_log, wait_until
-from labkit.workloads import librdkafka
+from labkit.workloads import librdkafka, marks
 from labkit.workloads.members import MemberGroup, MemberThread
-from labkit.workloads.readers import freeze_headers, lab_ids
 
 OFFSETS_TOPIC = "__consumer_offsets"
 
@@ -187,13 +187,14 @@ class _ConsumerMember(MemberThread):
                 batch_len = len(batch)
                 if group.fast and not any(m.error() for m in batch):
                     # No work to simulate and nothing to do per message: record the batch
-                    # in one go (the headers are decoded later, in messages()).
+                    # in one go (the marks are decoded later, in messages()).
                     now, since = time.time(), time.monotonic() - group.t0
                     name = self.member
-                    # (Headers as a tuple: rows of atomic values leave the cyclic GC's
-                    # watch, which otherwise rescans every row again and again.)
+                    # (Rows of atomic values leave the cyclic GC's watch, which otherwise
+                    # rescans every row again and again.)
+                    mark_of = marks.mark_of
                     group._rows.extend([(name, m.topic(), m.partition(), m.offset(), m.key(),
-                                         freeze_headers(m.headers()), now, since) for m in batch])
+                                         mark_of(m), now, since) for m in batch])
                     self.uncommitted += len(batch)
                     batch = ()
                 for msg in batch:
@@ -392,7 +393,7 @@ class ConsumerGroup(MemberGroup):
     def _process(self, member: _ConsumerMember, msg) -> None:
         self._work()
         self._rows.append((member.member, msg.topic(), msg.partition(), msg.offset(), msg.key(),
-                           freeze_headers(msg.headers()), time.time(), time.monotonic() - self.t0))
+                           marks.mark_of(msg), time.time(), time.monotonic() - self.t0))
         consumer = member.consumer
         if self.commit == "sync-per-message":
             try:
@@ -416,13 +417,18 @@ class ConsumerGroup(MemberGroup):
 
     def messages(self) -> pd.DataFrame:
         """Every message processed so far (see the class docstring for the columns)."""
-        rows = [(member, topic, partition, offset, key.decode() if key else None,
-                 *lab_ids(headers), t_consumed, t)
-                for member, topic, partition, offset, key, headers, t_consumed, t
-                in list(self._rows)]
-        frame = pd.DataFrame(rows, columns=[
-            "member", "topic", "partition", "offset", "key", "run_id", "msg_id", "t_produced",
-            "t_consumed", "t"])
+        rows = list(self._rows)
+        member, topic, partition, offset, key, kept, t_consumed, t = (
+            zip(*rows, strict=True) if rows else [()] * 8)
+        ids = marks.decode(kept)
+        frame = pd.DataFrame({
+            "member": list(member), "topic": list(topic),
+            "partition": np.asarray(partition, dtype=np.int64),
+            "offset": np.asarray(offset, dtype=np.int64),
+            "key": [k.decode() if k else None for k in key],
+            "run_id": ids.run_id.to_numpy(), "msg_id": ids.msg_id.to_numpy(),
+            "t_produced": ids.t_produced.to_numpy(),
+            "t_consumed": np.asarray(t_consumed, dtype=float), "t": np.asarray(t, dtype=float)})
         frame["e2e_ms"] = (frame.t_consumed - frame.t_produced) * 1000
         return frame
 

@@ -2,10 +2,9 @@
 
 ``run_producer()`` validates a librdkafka producer config and a workload, sends the workload
 to one or more topics, and returns a ``ProducerRun`` whose ``records`` DataFrame has one row
-per message. Every message carries two headers so readers elsewhere can match it:
-
-- ``lab.id``: ``b"<run_id>:<msg_id>"``
-- ``lab.ts``: send time, wall clock, nanoseconds since the epoch, 8 bytes big-endian
+per message. Every message carries its run id, msg_id and send time so readers elsewhere can
+match it: in a 24-byte mark at the start of its value, or in two headers with
+``id_in="headers"`` (``labkit.workloads.marks``).
 
 ``records`` columns:
 
@@ -16,9 +15,10 @@ key        str or None (categorical)
 size       int, value bytes
 partition  int, -1 until a delivery report says where it went
 offset     int, -1 unless delivered (and always with acks=0: no answer, no offset)
-t_send     float, seconds since the run started, when ``produce()`` accepted the message
-t_delivered float, seconds since the run started, when its delivery report was served
-           (NaN: no report)
+t_send     float, seconds since the run started (wall clock: the send time the message
+           carries), when it was handed to ``produce()`` (NaN: dropped on ``BufferError``)
+t_delivered float, seconds since the run started, when its delivery report was served:
+           ``t_send`` plus ``latency_ms`` (NaN: no report)
 latency_ms float, delivery latency in ms as librdkafka reports it (``Message.latency()``):
            from ``produce()`` until the delivery report is handed to the callback, so it
            includes any wait for ``poll()``/``flush()`` (NaN: no report)
@@ -30,11 +30,11 @@ error      str, "" if delivered, else the error name (e.g. ``_MSG_TIMED_OUT``);
 
 from __future__ import annotations
 
+import array
 import contextlib
 import gc
 import json
 import os
-import struct
 import threading
 import time
 import uuid
@@ -47,7 +47,7 @@ import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
 from labkit.cluster import LAB_TOPICS, Cluster, check_topic_name, client_log, wait_until
-from labkit.workloads import client_logs
+from labkit.workloads import client_logs, marks
 
 KEY_SCHEMES = ("none", "uniform", "zipf", "sequential")
 PAYLOADS = ("json", "random")
@@ -118,7 +118,7 @@ class ProducerRun:
 
     Attributes:
         label: a name for plots and tables.
-        run_id: unique id carried in every message's ``lab.id`` header.
+        run_id: unique id (8 hex digits) carried by every message (``labkit.workloads.marks``).
         config: the producer config used (without bootstrap and security settings).
         workload: the workload parameters.
         records: one row per message (see the module docstring).
@@ -180,7 +180,9 @@ class ProducerRun:
 
 
 def _check_workload(messages, duration, rate, size, keys, key_count, poll, on_full, topics,
-                    payload) -> None:
+                    payload, id_in="value") -> None:
+    if id_in not in marks.ID_PLACES:
+        raise ValueError(f"id_in={id_in!r} must be one of {', '.join(marks.ID_PLACES)}")
     if (messages is None) == (duration is None):
         raise ValueError("give exactly one of messages= (a count) or duration= (seconds), "
                          f"got messages={messages!r}, duration={duration!r}")
@@ -192,6 +194,10 @@ def _check_workload(messages, duration, rate, size, keys, key_count, poll, on_fu
         raise ValueError(f"rate={rate!r} must be a positive msg/s, or None for unlimited")
     if not isinstance(size, int) or not 0 <= size <= 1_000_000:
         raise ValueError(f"size={size!r} must be an integer from 0 to 1000000 bytes")
+    if id_in == "value" and size < marks.MARK_SIZE:
+        raise ValueError(f"size={size!r} is smaller than the {marks.MARK_SIZE}-byte mark that "
+                         f"starts every value; use size>={marks.MARK_SIZE}, or id_in='headers' "
+                         "to carry the message's id in headers")
     if keys not in KEY_SCHEMES:
         raise ValueError(f"keys={keys!r} is not a key scheme; use one of {', '.join(KEY_SCHEMES)}")
     if not isinstance(key_count, int) or key_count < 1:
@@ -255,85 +261,127 @@ def make_payloads(size: int, kind: str = "json", pool: int = 1024, seed: int = 0
 
 
 class Deliveries:
-    """The one delivery recorder: a small callback per message, then the ``records`` table.
+    """The one delivery recorder: one callback for every message, arrays indexed by msg_id.
 
     ``run_producer`` and ``labkit.workloads.transactions.run_transactions`` both record
     through it, so their ``records`` have the same columns (see the module docstring).
 
-    A delivery report carries no headers, so each callback knows its msg_id. It copies the
-    report's fields rather than keeping the Message object, which keeps a long run's memory
-    to a few hundred bytes per message.
+    The callback learns a report's msg_id from the message's mark and writes the report's
+    partition, offset, librdkafka latency and outcome into preallocated ``array.array``
+    columns: about 30 bytes per message and no Python object per report. (A delivery report
+    carries no headers, so with ``id_in="headers"`` each message gets a callback of its own,
+    ``callback_for``, which knows its msg_id: slower, for lessons about headers.) The sender
+    writes each message's send time (``sent_ns``, the wall-clock ns its mark carries) into
+    the same kind of column.
     """
 
-    def __init__(self):
-        # (msg_id, partition, offset, latency s, error name or None, perf_counter when served)
-        self.reports: list[tuple] = []
+    UNREPORTED, ACKED, FAILED = 0, 1, 2
 
-    def callback(self, i: int) -> Callable:
-        """The delivery-report callback of message ``i``."""
-        append, perf = self.reports.append, time.perf_counter
+    def __init__(self, capacity: int = 1024):
+        self.partition = array.array("i", [-1]) * capacity
+        self.offset = array.array("q", [-1]) * capacity
+        self.latency = array.array("d", [float("nan")]) * capacity  # seconds, librdkafka's
+        self.state = array.array("b", [self.UNREPORTED]) * capacity
+        self.sent_ns = array.array("q", [0]) * capacity
+        self.errors: dict[int, str] = {}  # msg_id -> error name, for the failed ones
+
+    def reserve(self, n: int) -> None:
+        """Make room for msg_ids below ``n`` (in place: callbacks keep their references)."""
+        extra = n - len(self.state)
+        if extra > 0:
+            extra = max(extra, len(self.state))  # grow by doubling
+            for column, blank in ((self.partition, -1), (self.offset, -1),
+                                  (self.latency, float("nan")), (self.state, self.UNREPORTED),
+                                  (self.sent_ns, 0)):
+                column.extend(array.array(column.typecode, [blank]) * extra)
+
+    def store(self, j: int, err, msg) -> None:
+        """Record the delivery report ``msg`` (error ``err``) of message ``j``."""
+        self.partition[j] = msg.partition()
+        self.latency[j] = msg.latency()
+        if err is None:
+            where = msg.offset()
+            if where is not None and where >= 0:  # acks=0: the broker never says where
+                self.offset[j] = where
+            self.state[j] = self.ACKED
+        else:
+            self.state[j] = self.FAILED
+            self.errors[j] = err.name()
+
+    def callback_for(self, j: int) -> Callable:
+        """A delivery-report callback for message ``j`` alone (for ``id_in="headers"``)."""
+        return lambda err, msg: self.store(j, err, msg)
+
+    def callback(self) -> Callable:
+        """The delivery-report callback for every marked message of a run."""
+        partition, offset, latency, state = self.partition, self.offset, self.latency, self.state
+        errors, acked, failed = self.errors, self.ACKED, self.FAILED
+        id_at = marks.ID_AT.unpack_from
 
         def on_delivery(err, msg):
-            append((i, msg.partition(), msg.offset(), msg.latency(),
-                    err.name() if err is not None else None, perf()))
+            # store() inlined: this runs once per message, and a call costs what the rest does.
+            j = id_at(msg.value(), 8)[0]
+            partition[j] = msg.partition()
+            latency[j] = msg.latency()
+            if err is None:
+                where = msg.offset()
+                if where is not None and where >= 0:
+                    offset[j] = where
+                state[j] = acked
+            else:
+                state[j] = failed
+                errors[j] = err.name()
         return on_delivery
 
     def acknowledged(self) -> int:
         """How many reports so far say the message was written (safe from another thread)."""
-        return sum(1 for report in self.reports[:] if report[4] is None)
+        return self.state.count(self.ACKED)
 
-    def partitions_since(self, start: int) -> set[int]:
-        """The partitions of the reports served after the first ``start`` ones."""
-        return {report[1] for report in self.reports[start:]}
+    def partitions_of(self, ids: range) -> set[int]:
+        """The partitions the reports of messages ``ids`` named."""
+        return {self.partition[i] for i in ids if self.state[i] != self.UNREPORTED}
 
-    def records(self, n: int, t_send, t0: float, topics: list[str], keys, size: int,
-                dropped_ids=()) -> pd.DataFrame:
+    def records(self, n: int, started_ns: int, topics: list[str], keys: pd.Categorical | None,
+                size: int, dropped_ids=()) -> pd.DataFrame:
         """The per-message table, from the send times and the delivery reports.
 
         Args:
             n: messages sent (msg_ids 0 .. n-1).
-            t_send: ``time.perf_counter()`` when message i was accepted, for i < n at least.
-            t0: ``time.perf_counter()`` when the run started.
+            started_ns: wall-clock ns at which the run's clock (t_send, t_delivered) is 0.
             topics: message i went to ``topics[i % len(topics)]``.
-            keys: the key of each message (str or None), or None for no keys at all.
+            keys: the key of each message (a Categorical of n), or None for no keys at all.
             size: value bytes.
             dropped_ids: msg_ids given up on ``BufferError`` (error "BufferError").
 
         Returns:
-            The ``records`` columns of the module docstring.
+            The ``records`` columns of the module docstring. ``t_delivered`` is ``t_send``
+            plus librdkafka's latency, which runs from ``produce()`` to the report's serving.
         """
-        dropped_ids = list(dropped_ids)
-        partition = np.full(n, -1, dtype=np.int32)
-        offset = np.full(n, -1, dtype=np.int64)
-        t_done = np.full(n, np.nan)
-        latency = np.full(n, np.nan)
+        def column(values: array.array, dtype) -> np.ndarray:
+            return np.frombuffer(values, dtype=dtype, count=n).copy()
+
+        dropped_ids = np.asarray(list(dropped_ids), dtype=np.int64)
+        state = column(self.state, np.int8)
+        latency = column(self.latency, np.float64)
         errors = np.full(n, "unreported", dtype=object)
-        if self.reports:
-            ids, parts, wheres, seconds, errs, served = zip(*self.reports, strict=True)
-            ids = np.asarray(ids)
-            partition[ids] = parts
-            t_done[ids] = np.asarray(served) - t0
-            # librdkafka's own measure, taken when the report was served to the callback.
-            latency[ids] = np.asarray(seconds) * 1000
-            errors[ids] = [e or "" for e in errs]
-            # offset is None with acks=0 (the broker never says where it went), -1 on failure
-            ok = np.array([e is None and w is not None and w >= 0
-                           for e, w in zip(errs, wheres, strict=True)])
-            offset[ids[ok]] = np.asarray(wheres, dtype=object)[ok].astype(np.int64)
+        errors[state == self.ACKED] = ""
+        for i, name in self.errors.items():
+            if i < n:
+                errors[i] = name
         errors[dropped_ids] = "BufferError"
-        sent = np.asarray(t_send[:n], dtype=float) - t0
+        sent = (column(self.sent_ns, np.int64) - started_ns) / 1e9
         sent[dropped_ids] = np.nan
         ids = np.arange(n)
         return pd.DataFrame({
             "msg_id": ids,
             "topic": pd.Categorical.from_codes(ids % len(topics), topics),
-            "key": pd.Categorical(keys) if keys is not None else pd.Categorical([None] * n),
+            "key": keys if keys is not None else pd.Categorical([None] * n),
             "size": np.full(n, size),
-            "partition": partition,
-            "offset": offset,
+            "partition": column(self.partition, np.int32),
+            "offset": column(self.offset, np.int64),
             "t_send": sent,
-            "t_delivered": t_done,
-            "latency_ms": latency,
+            "t_delivered": sent + latency,
+            "latency_ms": latency * 1000,
             "error": errors,
         })
 
@@ -363,6 +411,7 @@ def run_producer(
     client_log_file: str | os.PathLike | None = None,
     client_debug: str = client_logs.DEBUG_CONTEXTS,
     deliveries: Deliveries | None = None,
+    id_in: str = "value",
 ) -> ProducerRun:
     """Send a workload and record every message's fate.
 
@@ -399,6 +448,10 @@ def run_producer(
         deliveries: record the delivery reports into this (empty) recorder, so that
             another thread can watch ``deliveries.acknowledged()`` while the run goes on;
             None uses a recorder of the run's own.
+        id_in: where each message carries its run id, msg_id and send time: "value" (a
+            24-byte mark before the payload, so ``size`` must be at least 24) or "headers"
+            (``lab.id`` and ``lab.ts``, where a lesson is about headers); see
+            ``labkit.workloads.marks``.
 
     Returns:
         The run's ``ProducerRun``.
@@ -407,9 +460,9 @@ def run_producer(
         ValueError: a bad config key or value, or a bad workload argument.
     """
     _check_workload(messages, duration, rate, size, keys, key_count, poll, on_full, topics,
-                    payload)
+                    payload, id_in)
     settings = validate_config(dict(config or {}))
-    run_id = uuid.uuid4().hex[:12]
+    run_id = marks.new_run_id()
     stats: list[dict] = []
     client_errors: list[tuple[float, str, str]] = []
     client = cluster.client_config(**settings, logger=client_log)
@@ -418,87 +471,110 @@ def run_producer(
         client["logger"] = captured.enter_context(
             client_logs.capture(client_log_file, f"labkit.librdkafka.{run_id}"))
         client.setdefault("debug", client_debug)
-    client["error_cb"] = lambda err: client_errors.append(
-        (time.perf_counter(), err.name(), err.str()))
+    client["error_cb"] = lambda err: client_errors.append((time.time(), err.name(), err.str()))
     if stats_interval_ms:
         client["statistics.interval.ms"] = int(stats_interval_ms)
         client["stats_cb"] = lambda text: stats.append(json.loads(text))
+    deliveries = Deliveries() if deliveries is None else deliveries
+    deliveries.reserve(messages or 1024)
+    by_value = id_in == "value"
+    if by_value:
+        client["on_delivery"] = deliveries.callback()  # one callback serves every message
+    callback_for = deliveries.callback_for
     try:
         producer = Producer(client)
     except KafkaException as exc:
         captured.close()
         raise ValueError(f"producer config refused by librdkafka: {exc.args[0].str()}") from None
 
-    capacity = messages or 1_000_000
-    key_list = make_keys(keys, min(capacity, 1_000_000), key_count, zipf_s, seed)
-    values = make_payloads(size, payload, seed=seed)
+    key_list = make_keys(keys, min(messages or 1_000_000, 1_000_000), key_count, zipf_s, seed)
+    bodies = make_payloads(size - marks.MARK_SIZE if by_value else size, payload, seed=seed)
     topic_list = list(topics)
-    deliveries = Deliveries() if deliveries is None else deliveries
-    callback = deliveries.callback
-    # Send times on the same clock as the delivery callbacks (the lab.ts header carries
-    # the wall clock instead, for readers in other processes).
-    t_send: list[float] = [0.0] * capacity
+    sent_ns = deliveries.sent_ns
     dropped_ids: list[int] = []
-    id_prefix = f"{run_id}:".encode()
-    pack = struct.Struct(">q").pack
+    head, pack = marks.head(run_id), marks.MARK.pack
     poll_every = 1 if poll == "every" else (0 if poll == "never" else int(poll))
-    n_topics, n_keys = len(topic_list), len(key_list) if key_list else 0
+    keyed = key_list is not None
+    key_list = key_list if keyed else [None]
+    n_topics, n_keys = len(topic_list), len(key_list)
     buffer_errors = 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=messages, unit="msg", desc=label or "producing", leave=False)
 
-    perf, time_ns, produce = time.perf_counter, time.time_ns, producer.produce
+    def resend(i: int, topic: str, key) -> int | None:
+        """The local queue was full: wait and retry (a fresh send time), or give up."""
+        nonlocal buffer_errors
+        while True:
+            buffer_errors += 1
+            if on_full == "drop":
+                dropped_ids.append(i)
+                return None
+            producer.poll(0.1)
+            ns = time_ns()
+            try:
+                if by_value:
+                    produce(topic, pack(head, i, ns) + bodies[i & 1023], key)
+                else:
+                    produce(topic, bodies[i & 1023], key, headers=marks.headers(run_id, i, ns),
+                            on_delivery=callback_for(i))
+                return ns
+            except BufferError:
+                continue
+
+    perf, time_ns, produce, poll_now = (time.perf_counter, time.time_ns, producer.produce,
+                                        producer.poll)
     # The run keeps every delivery report until it ends; without this, Python's cyclic GC
     # would rescan that growing heap again and again and become the bottleneck.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         cpu0, thread_cpu0 = time.process_time(), time.thread_time()
-        t0, started_wall = perf(), time.time()
+        started_ns = time_ns()
+        t0 = perf()
         end = t0 + duration if duration else None
+        limit = messages or 2**62
         i = 0
         stopped = stop.is_set if stop is not None else None
-        while (i < messages) if messages else (perf() < end):
-            if stopped is not None and not i & 63 and stopped():
-                break
-            if i >= len(t_send):
-                t_send.extend([0.0] * len(t_send))
+        while i < limit:
+            if not i & 63:  # every 64 messages: the checks that need not run for each one
+                if (stopped is not None and stopped()) or (end is not None and perf() >= end):
+                    break
+                deliveries.reserve(i + 64)
+                if bar is not None:
+                    bar.update(i - bar.n)
             if rate:
                 slot = t0 + i / rate
                 if end is not None and slot >= end:
                     break
                 # Wait for the send slot, serving delivery reports meanwhile unless the
                 # policy is never to poll (poll() may return early: check again).
-                while (ahead := slot - perf()) > 0.001:
-                    producer.poll(ahead) if poll_every else time.sleep(ahead)
-            key = key_list[i % n_keys] if n_keys else None
-            while True:
-                ns = time_ns()
-                try:
-                    produce(topic_list[i % n_topics], values[i & 1023], key,
-                            on_delivery=callback(i),
-                            headers=[("lab.id", id_prefix + b"%d" % i), ("lab.ts", pack(ns))])
-                    t_send[i] = perf()
-                    break
-                except BufferError:
-                    buffer_errors += 1
-                    if on_full == "drop":
-                        dropped_ids.append(i)
-                        break
-                    producer.poll(0.1)
+                while ((ahead := slot - perf()) > 0.001
+                       and not (stopped is not None and stopped())):
+                    poll_now(min(ahead, 0.1)) if poll_every else time.sleep(min(ahead, 0.1))
+                if ahead > 0.001:
+                    break  # stopped while waiting
+            topic, key, ns = topic_list[i % n_topics], key_list[i % n_keys], time_ns()
+            try:
+                if by_value:
+                    produce(topic, pack(head, i, ns) + bodies[i & 1023], key)
+                else:
+                    produce(topic, bodies[i & 1023], key, headers=marks.headers(run_id, i, ns),
+                            on_delivery=callback_for(i))
+            except BufferError:
+                ns = resend(i, topic, key)
+            if ns is not None:
+                sent_ns[i] = ns
             i += 1
-            if poll_every and i % poll_every == 0:
-                producer.poll(0)
-            if bar is not None and i % 1000 == 0:
-                bar.update(1000)
+            if poll_every and not i % poll_every:
+                poll_now(0)
         if flush:
             producer.flush(flush_timeout)
         else:
             # Dropping the producer: librdkafka purges what it has not sent, and the delivery
             # reports still queued are never served.
-            del producer, produce
+            del producer, produce, poll_now
         wall = perf() - t0
         cpu, thread_cpu = time.process_time() - cpu0, time.thread_time() - thread_cpu0
         if flush and stats_interval_ms:
@@ -514,21 +590,27 @@ def run_producer(
     if bar is not None:
         bar.close()
 
-    message_keys = (None if key_list is None
-                    else [key_list[k % len(key_list)].decode() for k in range(i)])
-    rows = deliveries.records(i, t_send, t0, topic_list, message_keys, size, dropped_ids)
+    message_keys = None
+    if keyed:
+        names = pd.Categorical(key_list)
+        message_keys = pd.Categorical.from_codes(
+            names.codes[np.arange(i) % n_keys],
+            [name.decode() for name in names.categories])
+    rows = deliveries.records(i, started_ns, topic_list, message_keys, size, dropped_ids)
     errors = rows.error
+    started_wall = started_ns / 1e9
     return ProducerRun(
         label=label or describe(settings), run_id=run_id, config=settings,
         workload=dict(messages=messages, duration=duration, rate=rate, size=size, keys=keys,
                       key_count=key_count, zipf_s=zipf_s, payload=payload, poll=poll,
-                      flush=flush, on_full=on_full, topics=topic_list),
+                      flush=flush, on_full=on_full, topics=topic_list, id_in=id_in),
         records=rows, sent=i - len(dropped_ids), delivered=int((errors == "").sum()),
         failed=int((~errors.isin(["", "BufferError", "unreported"])).sum()),
         unreported=int((errors == "unreported").sum()), buffer_errors=buffer_errors,
         dropped=len(dropped_ids), wall_s=wall, stats=stats, started_wall=started_wall,
-        client_errors=pd.DataFrame([(t - t0, name, reason) for t, name, reason in client_errors],
-                                   columns=["t", "error", "reason"]),
+        client_errors=pd.DataFrame(
+            [(t - started_wall, name, reason) for t, name, reason in client_errors],
+            columns=["t", "error", "reason"]),
         client_log_file=os.fspath(client_log_file) if client_log_file is not None else None,
         cpu_s=cpu, thread_cpu_s=thread_cpu,
     )
@@ -580,22 +662,6 @@ def bare_loop(producer: Producer, topic: str, values: list[bytes], records: int,
 def describe(config: dict[str, str]) -> str:
     """A short label for a config, e.g. ``"acks=all linger.ms=5"`` (``"defaults"`` if empty)."""
     return " ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
-
-
-def parse_headers(headers) -> tuple[str, int, int]:
-    """Decode a lab message's headers into (run_id, msg_id, send time in ns since the epoch).
-
-    Raises:
-        ValueError: the message was not sent by ``run_producer``.
-    """
-    found = dict(headers or [])
-    try:
-        run_id, msg_id = found["lab.id"].decode().split(":")
-        (sent_ns,) = struct.unpack(">q", found["lab.ts"])
-    except (KeyError, ValueError, struct.error):
-        raise ValueError(f"not a lab message (headers: {headers!r})") from None
-    return run_id, int(msg_id), sent_ns
-
 
 
 def compare(cluster: Cluster, configs: dict[str, dict[str, Any]], progress: bool = False,

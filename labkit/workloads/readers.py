@@ -5,7 +5,7 @@ no group commits, assigned every partition from the beginning, reading until it 
 end offsets it saw when it started. ``Tail`` is a live reader of the same kind, following
 topics in the background to record when each message became readable. Consumer groups are in
 ``labkit.workloads.consumer``, share groups in ``labkit.workloads.share``; all of them decode
-a message's lab headers with ``lab_ids``.
+a message's lab mark with ``labkit.workloads.marks``.
 
 Columns of the DataFrame ``read_topic()`` returns (and of ``Tail.rows``):
 
@@ -14,9 +14,9 @@ topic        str
 partition    int
 offset       int
 key          str or None
-run_id       str, from the ``lab.id`` header ("" for a message not sent by labkit)
-msg_id       int, from the ``lab.id`` header (-1 for a message not sent by labkit)
-t_produced   float, wall-clock send time from the ``lab.ts`` header, seconds since the epoch
+run_id       str, from the message's lab mark ("" for a message not sent by labkit)
+msg_id       int, from the message's lab mark (-1 for a message not sent by labkit)
+t_produced   float, wall-clock send time from the lab mark, seconds since the epoch
 t_consumed   float, wall-clock time the reader received it, seconds since the epoch
 ============ ===============================================================================
 """
@@ -31,7 +31,7 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from labkit.cluster import Cluster, client_log, wait_until
-from labkit.workloads.producer import parse_headers
+from labkit.workloads.marks import lab_ids, mark_of
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 READ_COLUMNS = ["topic", "partition", "offset", "key", "run_id", "msg_id", "t_produced",
@@ -188,22 +188,8 @@ def _drop_finished(consumer: Consumer, ends: dict, assignment) -> None:
                 del ends[where]
 
 
-def freeze_headers(headers) -> tuple | None:
-    """A message's headers as a tuple: rows of atomic values stay out of the cyclic GC's way."""
-    return tuple(headers) if headers else None
-
-
-def lab_ids(headers) -> tuple[str, int, float]:
-    """(run_id, msg_id, send time in s) from lab headers; ("", -1, nan) for other messages."""
-    try:
-        run_id, msg_id, sent_ns = parse_headers(headers)
-    except ValueError:
-        return "", -1, float("nan")
-    return run_id, msg_id, sent_ns / 1e9
-
-
 def message_row(msg) -> tuple:
     """One row of ``READ_COLUMNS`` for a message just received (``t_consumed`` is now)."""
     key = msg.key()
     return (msg.topic(), msg.partition(), msg.offset(), key.decode() if key else None,
-            *lab_ids(msg.headers()), time.time())
+            *lab_ids(mark_of(msg)), time.time())

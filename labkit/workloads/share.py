@@ -20,12 +20,12 @@ member         str, the member's name (m1, m2, ...)
 topic          str
 partition      int
 offset         int
-run_id         str, from the ``lab.id`` header ("" for a message not sent by labkit)
-msg_id         int, from the ``lab.id`` header (-1 for a message not sent by labkit)
+run_id         str, from the message's lab mark ("" for a message not sent by labkit)
+msg_id         int, from the message's lab mark (-1 for a message not sent by labkit)
 delivery_count int, the broker's delivery attempt number for this record (1 = first)
 t_received     float, seconds since the group started, when ``poll()`` returned it
 t              float, seconds since the group started, when processing finished
-t_produced     float, wall-clock send time from the ``lab.ts`` header, s since the epoch
+t_produced     float, wall-clock send time from the lab mark, s since the epoch
 t_consumed     float, wall-clock time the member received it, s since the epoch
 ============== ============================================================================
 

@@ -3,8 +3,8 @@
 ``run_transactions()`` sends ``batches`` transactions of ``batch_size`` messages from one
 transactional producer (``transactional.id``, ``init_transactions``, ``begin``,
 ``commit`` / ``abort``), and returns a ``TransactionRun`` saying which messages were in
-committed and which in aborted transactions. Messages carry the same ``lab.id`` / ``lab.ts``
-headers as ``labkit.workloads.producer.run_producer``'s, so
+committed and which in aborted transactions. Messages carry the same lab mark as
+``labkit.workloads.producer.run_producer``'s (``labkit.workloads.marks``), so
 ``labkit.workloads.readers.read_topic`` and ``labkit.analysis.audit.audit`` work on them unchanged.
 
 Every batch is flushed before it is committed or aborted, so an aborted batch really reaches
@@ -14,17 +14,15 @@ queue.
 
 from __future__ import annotations
 
-import struct
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from confluent_kafka import KafkaException, Producer
 
 from labkit.cluster import Cluster, client_log
+from labkit.workloads import marks
 from labkit.workloads.producer import Deliveries, make_payloads, validate_config
 
 COMMIT_ATTEMPTS = 5  # a retriable commit error (e.g. a coordinator move) is retried this often
@@ -35,7 +33,7 @@ class TransactionRun:
     """What one transactional run did.
 
     Attributes:
-        run_id: unique id carried in every message's ``lab.id`` header.
+        run_id: unique id carried by every message (``labkit.workloads.marks``).
         transactional_id: the producer's ``transactional.id``.
         topic: the topic written.
         batches: one row per transaction: batch, outcome ("commit" or "abort"),
@@ -149,7 +147,7 @@ def run_transactions(
         batches: number of transactions.
         batch_size: messages per transaction.
         abort_every: abort every n-th transaction (see ``outcome_of``); 0 commits them all.
-        size: value size in bytes.
+        size: value size in bytes (at least the 24 bytes of the lab mark).
         key_count: message i gets key ``key-<i % key_count>``, so that a transaction spans
             several partitions; None sends null keys.
         config: extra librdkafka producer settings (``transactional.id`` is set here).
@@ -167,22 +165,28 @@ def run_transactions(
                              ("abort_every", abort_every, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+    if not isinstance(size, int) or not marks.MARK_SIZE <= size <= 1_000_000:
+        raise ValueError(f"size={size!r} must be an integer from {marks.MARK_SIZE} (the lab "
+                         "mark) to 1000000 bytes")
     if key_count is not None and (not isinstance(key_count, int) or key_count < 1):
         raise ValueError(f"key_count={key_count!r} must be a positive integer or None")
     settings = validate_config(dict(config or {}))
     if "transactional.id" in settings:
         raise ValueError("pass transactional_id=..., not config['transactional.id']")
-    run_id = uuid.uuid4().hex[:12]
+    run_id = marks.new_run_id()
     txn_id = transactional_id or f"labkit-txn-{run_id}"
+    n = batches * batch_size
+    deliveries = Deliveries(n)
     try:
         producer = Producer(cluster.client_config(
-            **settings, **{"transactional.id": txn_id, "logger": client_log}))
+            **settings, **{"transactional.id": txn_id, "logger": client_log,
+                           "on_delivery": deliveries.callback()}))
     except KafkaException as exc:
         raise ValueError(f"producer config refused by librdkafka: {exc.args[0].str()}") from None
 
-    n = batches * batch_size
     keys = [None if key_count is None else f"key-{i % key_count}" for i in range(n)]
-    writer = _Writer(producer, topic, run_id, keys, make_payloads(size), timeout)
+    writer = _Writer(producer, topic, run_id, keys, make_payloads(size - marks.MARK_SIZE),
+                     deliveries, timeout)
     rows = []
     try:
         producer.init_transactions(timeout)
@@ -195,7 +199,7 @@ def run_transactions(
     finally:
         producer.close()  # aborts a transaction left open by an error or Ctrl-C
     table = pd.DataFrame(rows)
-    records = writer.deliveries.records(n, writer.t_send, writer.t0, [topic], keys, size)
+    records = deliveries.records(n, writer.started_ns, [topic], pd.Categorical(keys), size)
     records["batch"] = records.msg_id // batch_size
     records["outcome"] = table.outcome.to_numpy()[records.batch]
     return TransactionRun(run_id=run_id, transactional_id=txn_id, topic=topic, batches=table,
@@ -203,20 +207,18 @@ def run_transactions(
 
 
 class _Writer:
-    """Sends one transaction at a time with lab headers, then commits or aborts it.
+    """Sends one transaction at a time with lab marks, then commits or aborts it.
 
-    Delivery reports go to ``deliveries`` (the recorder ``run_producer`` uses too), send
-    times to ``t_send`` (``time.perf_counter()``, as the reports' times).
+    Delivery reports go to ``deliveries`` (the recorder ``run_producer`` uses too, whose
+    callback the producer was made with), send times to its ``sent_ns``.
     """
 
     def __init__(self, producer: Producer, topic: str, run_id: str, keys: list[str | None],
-                 values: list[bytes], timeout: float):
+                 bodies: list[bytes], deliveries: Deliveries, timeout: float):
         self.producer, self.topic, self.timeout = producer, topic, timeout
-        self.keys, self.values = keys, values
-        self.deliveries = Deliveries()
-        self.t_send = np.full(len(keys), np.nan)
-        self.id_prefix = f"{run_id}:".encode()
-        self.pack = struct.Struct(">q").pack  # lab.ts: wall clock ns, as run_producer writes
+        self.keys, self.bodies, self.deliveries = keys, bodies, deliveries
+        self.head = marks.head(run_id)
+        self.started_ns = time.time_ns()
         self.t0 = time.perf_counter()
 
     def now(self) -> float:
@@ -227,15 +229,12 @@ class _Writer:
         """Send messages ``ids`` in one transaction, flush them, then commit or abort it."""
         producer, deliveries = self.producer, self.deliveries
         t_begin = self.now()
-        reported = len(deliveries.reports)
         producer.begin_transaction()
         for i in ids:
-            key = self.keys[i]
-            producer.produce(self.topic, self.values[i & 1023], key.encode() if key else None,
-                             on_delivery=deliveries.callback(i),
-                             headers=[("lab.id", self.id_prefix + b"%d" % i),
-                                      ("lab.ts", self.pack(time.time_ns()))])
-            self.t_send[i] = time.perf_counter()
+            key, ns = self.keys[i], time.time_ns()
+            producer.produce(self.topic, marks.MARK.pack(self.head, i, ns) + self.bodies[i & 1023],
+                             key.encode() if key else None)
+            deliveries.sent_ns[i] = ns
             producer.poll(0)
         left = producer.flush(self.timeout)
         if left:
@@ -247,7 +246,7 @@ class _Writer:
             producer.abort_transaction(self.timeout)
         return {"batch": batch, "outcome": outcome, "first_msg_id": ids[0],
                 "last_msg_id": ids[-1],
-                "partitions": len(deliveries.partitions_since(reported)),
+                "partitions": len(deliveries.partitions_of(ids)),
                 "t_begin": t_begin, "t_end": self.now()}
 
 

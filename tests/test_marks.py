@@ -1,0 +1,64 @@
+"""The lab mark: how a message carries its run, msg_id and send time (pure, no broker)."""
+
+import math
+
+import pytest
+
+from labkit.workloads import marks
+
+
+class Message:
+    """Just what ``mark_of`` asks of a confluent_kafka Message."""
+
+    def __init__(self, value, headers=None):
+        self._value, self._headers = value, headers
+
+    def value(self):
+        return self._value
+
+    def headers(self):
+        return self._headers
+
+
+def test_a_mark_round_trips_and_leads_the_value():
+    run_id = marks.new_run_id()
+    kept = marks.mark_of(Message(marks.mark(run_id, 7, 1_700_000_000_123_456_789) + b"payload"))
+    assert len(kept) == marks.MARK_SIZE == 24 and kept.startswith(b"lab\x01")
+    assert marks.read(kept) == (run_id, 7, 1_700_000_000_123_456_789)
+    assert marks.lab_ids(kept) == (run_id, 7, 1_700_000_000.123456789)
+
+
+def test_headers_name_a_message_as_well():
+    kept = marks.mark_of(Message(b"x", marks.headers("0badcafe", 42, 5_000_000_000)))
+    assert marks.read(kept) == ("0badcafe", 42, 5_000_000_000)
+
+
+@pytest.mark.parametrize("message", [
+    Message(None), Message(b""), Message(b"lab\x01short"), Message(b"{\"json\": 1}"),
+    Message(b"x", [("other", b"1")]),
+])
+def test_other_messages_are_not_lab_ones(message):
+    kept = marks.mark_of(message)
+    with pytest.raises(ValueError, match="not a lab message"):
+        marks.read(kept)
+    run_id, msg_id, sent = marks.lab_ids(kept)
+    assert (run_id, msg_id) == ("", -1) and math.isnan(sent)
+
+
+def test_decode_reads_many_marks_at_once_and_headers_one_by_one():
+    runs = [marks.new_run_id() for _ in range(3)]
+    kept = [marks.mark_of(Message(marks.mark(runs[i % 3], i, (100 + i) * 10**9) + b"."))
+            for i in range(300)]
+    kept += [marks.mark_of(Message(b"v", marks.headers(runs[0], 1000, 7 * 10**9))), None]
+    frame = marks.decode(kept)
+    assert list(frame.run_id[:300]) == [runs[i % 3] for i in range(300)]
+    assert list(frame.msg_id[:300]) == list(range(300))
+    assert list(frame.t_produced[:300]) == [100.0 + i for i in range(300)]
+    assert tuple(frame.iloc[300]) == (runs[0], 1000, 7.0)
+    assert frame.iloc[301].run_id == "" and frame.iloc[301].msg_id == -1
+    assert marks.decode([]).empty
+
+
+def test_a_run_id_must_be_eight_hex_digits():
+    with pytest.raises(ValueError, match="run_id='run-1' must be 8 hex digits"):
+        marks.head("run-1")
