@@ -22,7 +22,7 @@ t_delivered float, seconds since the run started, when its delivery report was s
 latency_ms float, delivery latency in ms as librdkafka reports it (``Message.latency()``):
            from ``produce()`` until the delivery report is handed to the callback, so it
            includes any wait for ``poll()``/``flush()`` (NaN: no report)
-error      str, "" if delivered, else the error name (e.g. ``_MSG_TIMED_OUT``);
+error      str (categorical), "" if delivered, else the error name (``_MSG_TIMED_OUT``, ...);
            ``"BufferError"`` for a message dropped because the local queue was full,
            ``"unreported"`` for one whose delivery report never came
 ========== =================================================================================
@@ -358,17 +358,19 @@ class Deliveries:
             plus librdkafka's latency, which runs from ``produce()`` to the report's serving.
         """
         def column(values: array.array, dtype) -> np.ndarray:
-            return np.frombuffer(values, dtype=dtype, count=n).copy()
+            # A read-only view, no copy: a million-message run's table costs its columns
+            # once. (The view pins the array's size, and the run has ended: nothing grows it.)
+            return np.frombuffer(values, dtype=dtype, count=n)
 
         dropped_ids = np.asarray(list(dropped_ids), dtype=np.int64)
-        state = column(self.state, np.int8)
         latency = column(self.latency, np.float64)
-        errors = np.full(n, "unreported", dtype=object)
-        errors[state == self.ACKED] = ""
+        # The error column is a Categorical: a code per message, not a string object each.
+        names = ["", "unreported", "BufferError", *sorted(set(self.errors.values()))]
+        codes = np.where(column(self.state, np.int8) == self.ACKED, 0, 1).astype(np.int8)
         for i, name in self.errors.items():
             if i < n:
-                errors[i] = name
-        errors[dropped_ids] = "BufferError"
+                codes[i] = names.index(name)
+        codes[dropped_ids] = 2
         sent = (column(self.sent_ns, np.int64) - started_ns) / 1e9
         sent[dropped_ids] = np.nan
         ids = np.arange(n)
@@ -376,14 +378,14 @@ class Deliveries:
             "msg_id": ids,
             "topic": pd.Categorical.from_codes(ids % len(topics), topics),
             "key": keys if keys is not None else pd.Categorical([None] * n),
-            "size": np.full(n, size),
+            "size": np.full(n, size, dtype=np.int32),
             "partition": column(self.partition, np.int32),
             "offset": column(self.offset, np.int64),
             "t_send": sent,
             "t_delivered": sent + latency,
             "latency_ms": latency * 1000,
-            "error": errors,
-        })
+            "error": pd.Categorical.from_codes(codes, names),
+        }, copy=False)
 
 
 def run_producer(
