@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException
 from labkit.cluster import LAB_TOPICS, Cluster, client_log, wait_until
 from labkit.workloads import librdkafka, marks
 from labkit.workloads.members import MemberGroup, MemberThread
+from labkit.workloads.readers import take
 
 OFFSETS_TOPIC = "__consumer_offsets"
 
@@ -180,7 +181,7 @@ class _ConsumerMember(MemberThread):
                     self.pause_until = 0.0
                     self.event("resume")
                 try:
-                    batch = consumer.consume(group.batch_size, group.poll_timeout)
+                    batch = take(consumer, group.batch_size, group.poll_timeout)
                 except KafkaException as exc:
                     self.event("error", detail=str(exc.args[0]))
                     continue
@@ -251,8 +252,9 @@ class ConsumerGroup(MemberGroup):
             offsets stored after processing).
         commit_every: for "sync-per-batch" and "async", commit every this many batches.
         commit_on_revoke: commit processed offsets in on_revoke, before partitions move.
-        batch_size: messages per ``consume()`` call.
-        poll_timeout: seconds ``consume()`` waits for messages.
+        batch_size: the most messages one poll hands over (``readers.take``: what the
+            client holds, up to this many; a batch does not wait to fill).
+        poll_timeout: seconds a poll waits when the client holds no message.
         stats_interval_ms: librdkafka statistics interval (for lag), 0 to turn off.
 
     Records (DataFrames, readable while running):

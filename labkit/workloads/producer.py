@@ -22,7 +22,7 @@ t_delivered float, seconds since the run started, when its delivery report was s
 latency_ms float, delivery latency in ms as librdkafka reports it (``Message.latency()``):
            from ``produce()`` until the delivery report is handed to the callback, so it
            includes any wait for ``poll()``/``flush()`` (NaN: no report)
-error      str (categorical), "" if delivered, else the error name (``_MSG_TIMED_OUT``, ...);
+error      str, "" if delivered, else the error name (e.g. ``_MSG_TIMED_OUT``);
            ``"BufferError"`` for a message dropped because the local queue was full,
            ``"unreported"`` for one whose delivery report never came
 ========== =================================================================================
@@ -142,6 +142,9 @@ class ProducerRun:
             loop, librdkafka's own threads, and anything else the process ran meanwhile).
         thread_cpu_s: CPU seconds of the thread that ran the sending loop over ``wall_s``
             (Python, ``produce()``, and the delivery callbacks it served).
+        reports_before_flush: delivery reports served before the final ``flush()`` began
+            (by the ``poll()`` calls of the send loop); the others came in ``flush()`` or
+            never.
     """
 
     label: str
@@ -163,6 +166,7 @@ class ProducerRun:
     client_log_file: str | None = None
     cpu_s: float = float("nan")
     thread_cpu_s: float = float("nan")
+    reports_before_flush: int = 0
 
     @property
     def throughput(self) -> float:
@@ -333,6 +337,10 @@ class Deliveries:
                 errors[j] = err.name()
         return on_delivery
 
+    def reported(self) -> int:
+        """How many delivery reports have been served so far (safe from another thread)."""
+        return len(self.state) - self.state.count(self.UNREPORTED)
+
     def acknowledged(self) -> int:
         """How many reports so far say the message was written (safe from another thread)."""
         return self.state.count(self.ACKED)
@@ -355,7 +363,8 @@ class Deliveries:
 
         Returns:
             The ``records`` columns of the module docstring. ``t_delivered`` is ``t_send``
-            plus librdkafka's latency, which runs from ``produce()`` to the report's serving.
+            plus librdkafka's latency, which runs from ``produce()`` to the report's serving
+            (in whole microseconds, so ``t_delivered`` may fall a few microseconds early).
         """
         def column(values: array.array, dtype) -> np.ndarray:
             # A read-only view, no copy: a million-message run's table costs its columns
@@ -364,7 +373,7 @@ class Deliveries:
 
         dropped_ids = np.asarray(list(dropped_ids), dtype=np.int64)
         latency = column(self.latency, np.float64)
-        # The error column is a Categorical: a code per message, not a string object each.
+        # Error names by code: one string object per name, not one per message.
         names = ["", "unreported", "BufferError", *sorted(set(self.errors.values()))]
         codes = np.where(column(self.state, np.int8) == self.ACKED, 0, 1).astype(np.int8)
         for i, name in self.errors.items():
@@ -384,7 +393,7 @@ class Deliveries:
             "t_send": sent,
             "t_delivered": sent + latency,
             "latency_ms": latency * 1000,
-            "error": pd.Categorical.from_codes(codes, names),
+            "error": np.array(names, dtype=object)[codes],
         }, copy=False)
 
 
@@ -571,6 +580,7 @@ def run_producer(
             i += 1
             if poll_every and not i % poll_every:
                 poll_now(0)
+        reports_before_flush = deliveries.reported()
         if flush:
             producer.flush(flush_timeout)
         else:
@@ -614,7 +624,7 @@ def run_producer(
             [(t - started_wall, name, reason) for t, name, reason in client_errors],
             columns=["t", "error", "reason"]),
         client_log_file=os.fspath(client_log_file) if client_log_file is not None else None,
-        cpu_s=cpu, thread_cpu_s=thread_cpu,
+        cpu_s=cpu, thread_cpu_s=thread_cpu, reports_before_flush=reports_before_flush,
     )
 
 
