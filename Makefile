@@ -28,9 +28,8 @@ lab: setup ## JupyterLab on the notebooks with a shared cluster; stops it on exi
 	trap '$(PY) -m labkit cluster down' EXIT INT TERM; \
 		$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" -eq 0 ] && echo --allow-root)
 
-bench: setup ## producer and consumer rates vs references (not part of the tests)
-	$(PY) bench/producer_bench.py $(BENCH_ARGS)
-	$(PY) bench/consumer_bench.py
+bench: setup ## issue 12's targets: labkit vs bare clients and Kafka's tools (not part of the tests)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 lint:
 	$(VENV)/bin/ruff check labkit tests bench

@@ -1,52 +1,61 @@
-"""How fast is labkit's instrumented producer, next to references measured in the same run?
+"""How fast is labkit's instrumented producer, and how much memory does it take?
 
 On one single-broker ``LocalCluster`` the same workload (100-byte incompressible values,
 acks=1, no rate limit) goes through:
 
-(a) ``labkit.workloads.producer.run_producer``: the lab's instrumented producer (a delivery
-   callback,
-    two headers and a send timestamp per message, a record per message at the end);
-(b) a bare confluent-kafka loop: ``produce()`` without callback or headers, ``poll(0)``
+(a) ``labkit.workloads.producer.run_producer``: the lab's instrumented producer (every
+    message carries its id and send time, one delivery callback records every report, a
+    record per message at the end);
+(b) ``labkit.workloads.producer.bare_loop``: ``produce()`` without callback, ``poll(0)``
     after each, ``flush()`` at the end, in the same Python process and librdkafka;
 (c) Kafka's own ``org.apache.kafka.tools.ProducerPerformance`` (the Java client, in a JVM).
 
 The rounds are interleaved a, b, c, a, b, c, ... and the medians are compared as ratios
-(a/b: what labkit's bookkeeping costs; a/c: labkit against the Java client). Then, at a
-fixed rate, labkit's delivery latency percentiles are set against ProducerPerformance's,
-and ``--profile`` profiles ``run_producer`` with pyinstrument to show where its time goes.
+(a/b: what labkit's bookkeeping costs; a/c: labkit against the Java client). Then the peak
+RSS of a fresh process that runs ``run_producer`` for 1M records is set against one that
+only created a producer; at a fixed rate, labkit's delivery latency percentiles are set
+against ProducerPerformance's; and ``--profile`` profiles ``run_producer`` with
+pyinstrument to show where its time goes.
 
 Timings are printed, never asserted: they only mean something as ratios against the
 references of the same run on the same machine. See ``bench/README.md``.
 
-Run: ``make bench`` or ``python bench/producer_bench.py --help``.
+Run: ``make bench`` (every section) or ``python bench/producer_bench.py --help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
+from targets import Target, line, summary
 
 from labkit import LocalCluster
 from labkit.cluster import Cluster, jars
-from labkit.workloads.producer import make_payloads, run_producer
+from labkit.workloads.producer import bare_loop, make_payloads, run_producer
 
 RECORD_SIZE = 100
 PARTITIONS = 3
 ACKS = "1"
 MIB = 1024 * 1024
-A_OVER_B_TARGET = 0.8
-A_OVER_C_TARGET = 0.5
+A_OVER_B_TARGET = 0.8  # issue 12: labkit >= 0.8x the bare loop
+A_OVER_C_TARGET = 1.0  # issue 12: labkit >= 1.0x ProducerPerformance
+RSS_TARGET_MB = 200  # issue 12: 1M recorded messages in at most 200 MB of producer RSS
+MB = 1_000_000  # RSS in MB of 10^6 bytes, the stricter reading of "200 MB"
+RSS_PROBE = Path(__file__).with_name("rss_probe.py")
 PERF_CLASS = "org.apache.kafka.tools.ProducerPerformance"
 PERF_HEAP = "-Xmx512m"
 
@@ -73,6 +82,8 @@ class Throughput:
         landed: records found in the topic afterwards (sum of end offsets).
         seconds: wall time of the measurement as the producer itself timed it.
         records_per_s: records per second.
+        cpu_s: CPU seconds the producing process used over ``seconds`` (all its threads;
+            NaN for ProducerPerformance, whose JVM is not measured).
     """
 
     name: str
@@ -80,6 +91,12 @@ class Throughput:
     landed: int
     seconds: float
     records_per_s: float
+    cpu_s: float = float("nan")
+
+    @property
+    def cpu_us_per_record(self) -> float:
+        """Process CPU microseconds per record (NaN where not measured)."""
+        return 1e6 * self.cpu_s / self.records if self.records else float("nan")
 
     @property
     def mb_per_s(self) -> float:
@@ -113,44 +130,22 @@ def measure_labkit(cluster: Cluster, records: int) -> Throughput:
     run = run_producer(cluster, {"acks": ACKS}, messages=records, size=RECORD_SIZE,
                        topics=[topic], payload="random")
     result = Throughput("a labkit", run.delivered, landed(cluster, topic), run.wall_s,
-                        run.throughput)
+                        run.throughput, run.cpu_s)
     del run
     gc.collect()  # the run's million-row heap, freed outside any timed section
     return result
 
 
-def bare_loop(producer: Producer, topic: str, values: list[bytes], records: int) -> float:
-    """Produce ``records`` values without callbacks, flush, and return the seconds it took.
-
-    Raises:
-        RuntimeError: the flush left records undelivered.
-    """
-    produce, poll = producer.produce, producer.poll
-    t0 = time.perf_counter()
-    for i in range(records):
-        value = values[i & 1023]
-        while True:
-            try:
-                produce(topic, value)
-                break
-            except BufferError:
-                poll(0.01)
-        poll(0)
-    left = producer.flush(60)
-    seconds = time.perf_counter() - t0
-    if left:
-        raise RuntimeError(f"the bare loop's flush left {left} records undelivered")
-    return seconds
-
-
 def measure_bare(cluster: Cluster, records: int) -> Throughput:
-    """Send ``records`` records through a bare confluent-kafka loop (no callbacks)."""
+    """Send ``records`` records through labkit's bare reference loop (no callbacks)."""
     topic = fresh_topic(cluster, "bare")
-    values = make_payloads(RECORD_SIZE, "random")  # the same values labkit sends
+    values = make_payloads(RECORD_SIZE, "random")  # 1024 incompressible values of 100 B
     producer = Producer(cluster.client_config(acks=ACKS))
+    cpu0 = time.process_time()
     seconds = bare_loop(producer, topic, values, records)
+    cpu = time.process_time() - cpu0
     del producer
-    return Throughput("b bare", records, landed(cluster, topic), seconds, records / seconds)
+    return Throughput("b bare", records, landed(cluster, topic), seconds, records / seconds, cpu)
 
 
 def perf_command(cluster: Cluster, topic: str, records: int, throughput: int,
@@ -222,8 +217,10 @@ def throughput_rounds(cluster: Cluster, records: int, repeat: int) -> list[Throu
         for measure in (measure_labkit, measure_bare, measure_perf):
             result = measure(cluster, records)
             check_landed(result, records)
+            cpu = (f", {result.cpu_us_per_record:.2f} CPU us/record"
+                   if result.cpu_s == result.cpu_s else "")
             print(f"  round {round_no}: {result.name:<22} {result.records_per_s:>10,.0f} rec/s "
-                  f"({result.seconds:.2f} s, {result.landed:,} records in the topic)",
+                  f"({result.seconds:.2f} s, {result.landed:,} records in the topic{cpu})",
                   flush=True)
             results.append(result)
     return results
@@ -246,37 +243,90 @@ def check_landed(result: Throughput, records: int) -> None:
 def medians(results: list[Throughput]) -> pd.DataFrame:
     """Return one row per producer: the median records/s and MB/s of its rounds."""
     frame = pd.DataFrame({"producer": r.name, "records_per_s": r.records_per_s,
-                          "mb_per_s": r.mb_per_s} for r in results)
+                          "mb_per_s": r.mb_per_s, "cpu_us": r.cpu_us_per_record}
+                         for r in results)
     table = frame.groupby("producer").agg(
         rounds=("records_per_s", "size"),
         median_records_per_s=("records_per_s", "median"),
         min_records_per_s=("records_per_s", "min"),
         max_records_per_s=("records_per_s", "max"),
         median_mb_per_s=("mb_per_s", "median"),
+        median_cpu_us_per_record=("cpu_us", "median"),
     )
     return table
 
 
-def report_ratios(table: pd.DataFrame) -> None:
+def report_ratios(table: pd.DataFrame) -> list[Target]:
     """Print a/b and a/c (of the medians) and whether each meets its target."""
     rps = table["median_records_per_s"]
     a, b, c = rps["a labkit"], rps["b bare"], rps["c ProducerPerformance"]
-    for label, ratio, target in (("a/b (labkit / bare confluent-kafka)", a / b, A_OVER_B_TARGET),
-                                 ("a/c (labkit / ProducerPerformance)", a / c, A_OVER_C_TARGET)):
-        verdict = "met" if ratio >= target else "NOT met"
-        print(f"  {label}: {ratio:.2f}  (target >= {target}: {verdict})")
+    found = [Target(name, f"{ratio:.3f}", f">= {goal:.1f}", bool(ratio >= goal))
+             for name, ratio, goal in (
+                 ("producer: labkit / bare loop (a/b)", a / b, A_OVER_B_TARGET),
+                 ("producer: labkit / ProducerPerformance (a/c)", a / c, A_OVER_C_TARGET))]
+    for target in found:
+        print(line(target))
+    return found
 
 
-def throughput_section(cluster: Cluster, records: int, repeat: int) -> None:
-    """Run the interleaved throughput rounds and print the medians and ratios."""
+def throughput_section(cluster: Cluster, records: int, repeat: int) -> list[Target]:
+    """Run the interleaved throughput rounds, print the medians and ratios, return targets."""
     print(f"\n== Throughput: {records:,} records of {RECORD_SIZE} B, acks={ACKS}, unlimited "
           f"rate, {repeat} interleaved rounds, a fresh {PARTITIONS}-partition topic each ==",
           flush=True)
     results = throughput_rounds(cluster, records, repeat)
     table = medians(results)
-    with pd.option_context("display.float_format", "{:,.1f}".format, "display.width", 120):
+    with pd.option_context("display.float_format", "{:,.1f}".format, "display.width", 140):
         print(table.to_string())
-    report_ratios(table)
+    return report_ratios(table)
+
+
+# -- memory: peak RSS of a producer process --------------------------------------------
+
+
+def probe_rss(cluster: Cluster, topic: str, what: str) -> dict:
+    """Run ``rss_probe.py`` in a fresh Python process and return what it printed.
+
+    Raises:
+        RuntimeError: the probe failed (with the end of its output).
+    """
+    cmd = [sys.executable, str(RSS_PROBE), cluster.bootstrap_servers, topic, what]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"rss_probe.py {what} exited with {done.returncode}:\n"
+                           f"{(done.stdout + done.stderr)[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rss_section(cluster: Cluster, records: int) -> list[Target]:
+    """Peak RSS of a fresh process that runs ``run_producer`` for ``records`` records.
+
+    Beside it, the baseline: a fresh process that imported the same modules, connected and
+    created a producer, and sent nothing. The target is on the peak, baseline included.
+    """
+    print(f"\n== Memory: peak RSS of a fresh Python process running run_producer for "
+          f"{records:,} records of {RECORD_SIZE} B (acks={ACKS}, unlimited rate), records "
+          "DataFrame built; MB = 10^6 bytes ==", flush=True)
+    baseline = probe_rss(cluster, fresh_topic(cluster, "rss-base"), "baseline")
+    topic = fresh_topic(cluster, "rss")
+    run = probe_rss(cluster, topic, str(records))
+    check_landed(Throughput("a labkit (RSS probe)", run["delivered"], landed(cluster, topic),
+                            float("nan"), float("nan")), records)
+    base, peak = baseline["peak_rss"] / MB, run["peak_rss"] / MB
+    rows = [("baseline: imported labkit, created a producer, sent nothing", base),
+            (f"run_producer: {records:,} records sent and recorded", peak)]
+    width = max(len(name) for name, _ in rows)
+    for name, mb in rows:
+        print(f"  {name:<{width}}  {mb:7,.1f} MB")
+    print(f"  above the baseline: {peak - base:,.1f} MB, "
+          f"{1e6 * (peak - base) / records:,.0f} bytes per record")
+    goal = f"<= {RSS_TARGET_MB} MB"
+    name = f"producer: peak RSS, {records:,} records"
+    if records != 1_000_000:
+        name += " (target is for 1M)"
+    target = Target(name, f"{peak:,.0f} MB", goal, bool(peak <= RSS_TARGET_MB))
+    print(line(target))
+    return [target]
 
 
 # -- latency at a fixed rate --------------------------------------------------------------
@@ -394,13 +444,16 @@ def positive_int(text: str) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        description="Throughput and latency of labkit's producer against a bare "
-                    "confluent-kafka loop and Kafka's ProducerPerformance, on one "
-                    "single-broker local cluster.")
+        description="Throughput, memory and latency of labkit's producer against its bare "
+                    "reference loop and Kafka's ProducerPerformance, on one single-broker "
+                    "local cluster.")
     parser.add_argument("--records", type=positive_int, default=1_000_000,
                         help="records per throughput measurement (default 1000000)")
     parser.add_argument("--repeat", type=positive_int, default=3,
                         help="interleaved rounds of a, b, c; medians are reported (default 3)")
+    parser.add_argument("--rss-records", type=positive_int, default=1_000_000,
+                        help="records of the RSS probe's run_producer (default 1000000; the "
+                             "target is for 1M)")
     parser.add_argument("--rate", type=positive_int, default=20_000,
                         help="msg/s for the latency comparison (default 20000)")
     parser.add_argument("--latency-records", type=positive_int, default=200_000,
@@ -422,18 +475,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Start a 1-broker cluster, run the sections, stop the cluster."""
+def main(argv: list[str] | None = None) -> list[Target]:
+    """Start a 1-broker cluster, run the sections, stop the cluster; return the targets."""
     args = parse_args(argv)
     with LocalCluster(brokers=1) as cluster:
         cluster.start()
         print(f"{cluster.describe()}; Java client: {PERF_CLASS} from kafka-tools "
               f"{jars.KAFKA_VERSION}", flush=True)
-        throughput_section(cluster, args.records, args.repeat)
+        found = throughput_section(cluster, args.records, args.repeat)
+        found += rss_section(cluster, args.rss_records)
         latency_section(cluster, args.latency_records, args.rate, args.warmup_s)
         if args.profile:
             profile_section(cluster, args.profile_records, args.profile_lines)
+    return found
 
 
 if __name__ == "__main__":
-    main()
+    print("\n" + summary(main()))
