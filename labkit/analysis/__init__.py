@@ -10,5 +10,6 @@ fault's records), ``availability`` and ``recovery`` (phases,
 outages and recovery around a fault), ``gaps`` (every "longest stretch without X"), ``rates``
 (every per-second rate), ``timeline`` (what the partition samples show changing),
 ``groups`` (what a group's membership steps moved, and for how long partitions had no owner),
-``broken_promises`` (the evidence a broken promise shows).
+``broken_promises`` (the evidence a broken promise shows), ``bounds`` (what bounded a flat-out
+run, and whether its comparison of settings means anything).
 """

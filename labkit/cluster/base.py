@@ -336,6 +336,18 @@ class Cluster:
                 })
         return pd.DataFrame(rows)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each node's process has used so far, by node name.
+
+        Not measurable on a cluster the lab did not start (its brokers run elsewhere, out
+        of this machine's sight): this returns an empty dict, and a reader of two calls
+        finds no broker CPU rather than a made-up zero. ``LocalCluster`` overrides it.
+
+        Returns:
+            ``{}``.
+        """
+        return {}
+
     # -- faults (local clusters only) -------------------------------------------------------
 
     def _no_faults(self, action: str):

@@ -113,6 +113,18 @@ def _start_time(pid: int | None) -> str | None:
         return None
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds process ``pid`` has used (all its threads), or None.
+
+    From ``/proc/<pid>/stat`` fields 14 and 15 (utime, stime), in clock ticks.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _is_alive(pid: int | None) -> bool:
     return _process_state(pid) not in (None, "Z", "X")
 
@@ -582,6 +594,27 @@ class LocalCluster(Cluster):
         if proc is not None and proc.pid == node.pid:
             return proc.poll() is None  # our child: no /proc race right after fork
         return _is_alive(node.pid)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each running node's JVM has used so far, by node name.
+
+        Keys are ``"broker 1"``, ``"broker 2"``, ... and ``"controller"`` (the dedicated
+        controller of a 3-broker cluster); a node that is down is left out. Works on a
+        handle attached to a detached cluster too (the pids come from its state file). The
+        difference of two readings is what the cluster used in between; a node restarted
+        in between counts from 0 again.
+
+        Returns:
+            Node name -> user + system CPU seconds of its process (a paused node keeps
+            its count).
+        """
+        self._refresh_pids()
+        found = {}
+        for node in self._all_nodes():
+            seconds = _cpu_seconds(node.pid) if self._alive(node) else None
+            if seconds is not None:
+                found["controller" if node is self.controller else f"broker {node.id}"] = seconds
+        return found
 
     def is_running(self, broker_id: int) -> bool:
         """True if the broker's JVM exists (paused counts as running)."""

@@ -608,6 +608,118 @@ def producer_dashboard(runs, warmup_s: float | None = None):
     return fig
 
 
+_CPU_SIDES = {  # bounds.per_run column -> (colour, what a reader calls it)
+    "thread_cores": ("C0", "labkit's sending thread"),
+    "librdkafka_cores": ("C1", "the client's other threads (librdkafka)"),
+    "broker_cores": ("C2", "the brokers and the controller"),
+    "others_cores": ("0.65", "everything else on the machine"),
+}
+
+
+@_recorded
+def flat_out_bounds(settings: pd.DataFrame, names: dict[str, str] | None = None, ax=None,
+                    title: str = "What bounded each flat-out run"):
+    """Each setting's flat-out rate against the bare loop's ceiling, and the CPU per side.
+
+    Left, per setting: labkit's rate (its share of the ceiling written after it) above the
+    bare loop's median rate, with a whisker over the bare rounds' range. Right: the cores
+    each side used during labkit's run, stacked, against one core (all one thread can use)
+    and all the machine's cores; the bound of each run (``labkit.analysis.bounds``) is named
+    in a column at the right, with the measure that set it.
+
+    Args:
+        settings: ``labkit.analysis.bounds.table``'s result, one row per setting.
+        names: label -> human name for the rows (default the labels).
+        ax: a pair of axes (rates, CPU) sharing y to draw on (a new figure if None).
+        title: the figure title.
+
+    Returns:
+        The figure.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    rows = np.arange(len(settings))
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, sharey=True, figsize=(13, 2.4 + 0.55 * len(settings)),
+                               layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
+    rate_ax, cpu_ax = ax
+    fig = rate_ax.figure
+    labkit, bare = settings.msgs_per_s.fillna(0), settings.bare_msgs_per_s
+    high = settings.bare_high.fillna(bare)
+    rate_ax.barh(rows - 0.2, labkit, height=0.38, color="C0", label="labkit's producer")
+    if bare.notna().any():
+        rate_ax.barh(rows + 0.2, bare.fillna(0), height=0.38, color="0.7",
+                     label="bare confluent-kafka loop, median of its rounds")
+        several = (settings.bare_rounds.fillna(0) > 1).to_numpy()
+        if several.any():
+            low = settings.bare_low.fillna(bare)
+            rate_ax.errorbar(bare[several], rows[several] + 0.2, fmt="none", ecolor="black",
+                             xerr=[(bare - low)[several], (high - bare)[several]],
+                             elinewidth=1, capsize=3, label="range of the bare rounds")
+        for row, (rate, end) in enumerate(zip(bare, high, strict=True)):
+            if np.isfinite(rate):
+                rate_ax.annotate(f"{rate:,.0f}", (max(rate, end), row + 0.2), xytext=(5, 0),
+                                 textcoords="offset points", va="center", fontsize=8)
+    for row, (rate, ratio) in enumerate(zip(labkit, settings.ratio, strict=True)):
+        share = f" ({ratio:.0%} of the bare loop)" if np.isfinite(ratio) else ""
+        rate_ax.annotate(f"{rate:,.0f}{share}", (rate, row - 0.2), xytext=(3, 0),
+                         textcoords="offset points", va="center", fontsize=8)
+    top = float(np.nanmax([labkit.max(), high.max(), 1.0]))
+    rate_ax.set_xlim(0, top * 1.55)  # room for the written rates
+    rate_ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    rate_ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda value, _: f"{value / 1000:,.6g}k" if value else "0"))
+    rate_ax.set_yticks(rows, [(names or {}).get(label, str(label)) for label in settings.index])
+    rate_ax.set_ylim(len(settings) - 0.5, -0.5)
+    rate_ax.grid(axis="y", visible=False)
+    rate_ax.set(xlabel="delivered messages/s", title="Flat-out rate against the bare ceiling")
+
+    left = np.zeros(len(settings))
+    for column, (color, name) in _CPU_SIDES.items():
+        values = settings[column].fillna(0).to_numpy(dtype=float)
+        if values.sum() > 0:  # a side not measured (NaN) or idle is not drawn, nor named
+            cpu_ax.barh(rows, values, left=left, height=0.6, color=color, label=name)
+            left += values
+    cores = float(settings.cores.max())
+    cpu_ax.axvline(1, color="black", ls=":", lw=1, label="one core: all one thread can use")
+    cpu_ax.axvline(cores, color="black", ls="--", lw=1, label=f"all {cores:.0f} cores")
+    cpu_ax.set_xlim(0, max(cores, float(left.max())) * 1.06)
+    cpu_ax.grid(axis="y", visible=False)
+    cpu_ax.set(xlabel="cores busy during labkit's run", title="CPU per side")
+    cpu_ax.annotate("bound (the thread's share\nof the run's time)", (1.03, 1),
+                    xycoords="axes fraction", va="bottom", fontsize=8, fontweight="bold")
+    for row, (_, setting) in enumerate(settings.iterrows()):
+        cpu_ax.annotate(_bound_note(setting), (1.03, row), xycoords=("axes fraction", "data"),
+                        va="center", fontsize=8)
+    keys = [key for axis in (rate_ax, cpu_ax)  # each panel's bars first, then its lines
+            for key in sorted(zip(*axis.get_legend_handles_labels(), strict=True),
+                              key=lambda key: isinstance(key[0], Line2D))]
+    fig.legend(*zip(*keys, strict=True), loc="outside lower center", ncol=3, fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def _bound_note(setting: pd.Series) -> str:
+    """A run's bound and the measure that set it, e.g. ``"machine (thread waited 40%)"``.
+
+    Shares are of the run's wall time: the sending thread running, waiting for a core, or
+    blocked (neither).
+    """
+    what, waited = setting.bound, setting.get("thread_waiting", np.nan)
+    if what == "queue":
+        return f"queue (full in {setting.queue_full_share:.0%} of samples)"
+    if what == "client thread":
+        return f"client thread (ran {setting.thread_cores:.0%})"
+    if what == "machine" and np.isfinite(waited):
+        return f"machine (thread waited {waited:.0%})"
+    if what == "machine":
+        return f"machine ({setting.machine_busy:.0%} busy)"
+    if np.isfinite(waited):
+        return f"none (thread blocked {1 - setting.thread_cores - waited:.0%})"
+    return str(what)
+
+
 _OUTCOMES = {  # accounting.delivery_reports key -> (colour, what a reader calls it)
     "delivered": ("tab:green", "delivery report: delivered"),
     "unreported_present": ("tab:olive", "no delivery report, in the topic anyway"),
