@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from targets import Target, line, summary, within
+from targets import Target, line, positive_int, summary, within
 
 from labkit import LocalCluster
 from labkit.cluster import Cluster, jars
@@ -184,14 +184,6 @@ def compare(table: pd.DataFrame, source: str, label: str) -> list[Target]:
                             f"{value:g} vs {reference:g} ms ({ratio})",
                             f"within {TOLERANCE:.0%}", within(value, reference, TOLERANCE)))
     return found
-
-
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
-from targets import Target, line, summary
+from targets import Target, line, positive_int, summary
 
 from labkit import LocalCluster
 from labkit.cluster import Cluster, jars
@@ -431,14 +431,6 @@ def profile_section(cluster: Cluster, records: int, lines: int) -> None:
 
 
 # -- main ---------------------------------------------------------------------------------
-
-
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,6 +5,7 @@ A target is printed, never asserted: a missed one is a finding to look into.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 
@@ -54,3 +55,11 @@ def summary(targets: list[Target]) -> str:
 def within(value: float, reference: float, tolerance: float) -> bool:
     """Whether ``value`` is within ``tolerance`` (0.2: 20 %) of ``reference``, either way."""
     return abs(value - reference) <= tolerance * abs(reference)
+
+
+def positive_int(text: str) -> int:
+    """Argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value

@@ -514,26 +514,6 @@ def run_producer(
         from tqdm.auto import tqdm
         bar = tqdm(total=messages, unit="msg", desc=label or "producing", leave=False)
 
-    def resend(i: int, topic: str, key) -> int | None:
-        """The local queue was full: wait and retry (a fresh send time), or give up."""
-        nonlocal buffer_errors
-        while True:
-            buffer_errors += 1
-            if on_full == "drop":
-                dropped_ids.append(i)
-                return None
-            producer.poll(0.1)
-            ns = time_ns()
-            try:
-                if by_value:
-                    produce(topic, pack(head, i, ns) + bodies[i & 1023], key)
-                else:
-                    produce(topic, bodies[i & 1023], key, headers=marks.headers(run_id, i, ns),
-                            on_delivery=callback_for(i))
-                return ns
-            except BufferError:
-                continue
-
     perf, time_ns, produce, poll_now = (time.perf_counter, time.time_ns, producer.produce,
                                         producer.poll)
     # The run keeps every delivery report until it ends; without this, Python's cyclic GC
@@ -566,17 +546,23 @@ def run_producer(
                     poll_now(min(ahead, 0.1)) if poll_every else time.sleep(min(ahead, 0.1))
                 if ahead > 0.001:
                     break  # stopped while waiting
-            topic, key, ns = topic_list[i % n_topics], key_list[i % n_keys], time_ns()
-            try:
-                if by_value:
-                    produce(topic, pack(head, i, ns) + bodies[i & 1023], key)
-                else:
-                    produce(topic, bodies[i & 1023], key, headers=marks.headers(run_id, i, ns),
-                            on_delivery=callback_for(i))
-            except BufferError:
-                ns = resend(i, topic, key)
-            if ns is not None:
-                sent_ns[i] = ns
+            topic, key = topic_list[i % n_topics], key_list[i % n_keys]
+            while True:  # once, unless the local queue is full
+                ns = time_ns()  # a retry carries the time of the send that was accepted
+                try:
+                    if by_value:
+                        produce(topic, pack(head, i, ns) + bodies[i & 1023], key)
+                    else:
+                        produce(topic, bodies[i & 1023], key,
+                                headers=marks.headers(run_id, i, ns), on_delivery=callback_for(i))
+                    sent_ns[i] = ns
+                    break
+                except BufferError:
+                    buffer_errors += 1
+                    if on_full == "drop":
+                        dropped_ids.append(i)
+                        break
+                    poll_now(0.1)
             i += 1
             if poll_every and not i % poll_every:
                 poll_now(0)
