@@ -285,7 +285,8 @@ class Verdict:
 
     Attributes:
         meaningful: the settings' flat-out rates differ by more than the ceiling moved on
-            its own, on a machine the lab had to itself, and labkit's client thread did not
+            its own, no run bound by the machine's cores shared them with other processes
+            using ``NEIGHBOURS_SHARE`` of them or more, and labkit's client thread did not
             set every rate.
         reason: the first of these that holds: "client thread" (every labkit run was bound
             by its own sending thread, whose per-message cost is the same for every
@@ -327,7 +328,8 @@ class Verdict:
             "spread": "the settings differ by no more than the bare loop's own rounds of one "
                       "setting",
             "settings": "the settings differ by more than the bare loop's own rounds of one "
-                        "setting, on a machine the lab had to itself",
+                        "setting, and no run the machine's cores bounded shared them with "
+                        f"other processes using {NEIGHBOURS_SHARE:.0%} of them or more",
         }[self.reason]
 
 
