@@ -1,7 +1,8 @@
 """The experiment part: the multi-step scenarios a notebook runs.
 
 Each wires a cluster, workloads and faults into one scripted run and returns records:
-``ceiling`` (flat-out runs beside the bare loop's ceiling, every side's CPU measured), ``scenarios`` (membership changes during a live stream), ``assignment`` (one scenario played by
+``ceiling`` (flat-out runs beside the bare loop's ceiling, every side's CPU measured),
+``scenarios`` (membership changes during a live stream), ``assignment`` (one scenario played by
 several groups), ``commits`` (a member killed or stalled per commit mode), ``side_effects`` (a
 consumer crash mid-batch), ``durability`` (a leader crash per producer config), ``replication``
 (min.insync.replicas and unclean leader election), ``broker_pause`` (the group coordinator
