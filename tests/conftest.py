@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.cluster import LocalCluster, labkit_jvms
+from labkit.cluster import LocalCluster, labkit_jvms, labkit_proxies
 from labkit.cluster.faults import heal
 
-CLUSTER_FIXTURES = {"cluster1", "cluster3"}
+CLUSTER_FIXTURES = {"cluster1", "cluster3", "cluster3net"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,7 +44,7 @@ def pure_tests_start_no_cluster(request, monkeypatch):
 
 @pytest.fixture(scope="session", autouse=True)
 def no_jvm_left_behind():
-    """Fail the session if a broker JVM or data directory it created outlives it.
+    """Fail the session if a broker JVM, network proxy or data directory it created outlives it.
 
     Every cluster of the session (in this process or in subprocesses) keeps its data in a
     session temp dir, so what is left behind is told apart from other clusters on the machine.
@@ -53,11 +53,14 @@ def no_jvm_left_behind():
     saved_tmp = tempfile.tempdir
     tempfile.tempdir = session_tmp
     saved = {k: os.environ.pop(k, None)
-             for k in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_CLIENT_CONFIG", "TMPDIR")}
+             for k in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_CLIENT_CONFIG", "TMPDIR",
+                       "LABKIT_STATE_FILE", "LABKIT_NETWORK_STATE_FILE")}
     os.environ["TMPDIR"] = session_tmp
     os.environ["LABKIT_STATE_FILE"] = os.path.join(session_tmp, "cluster.json")
+    os.environ["LABKIT_NETWORK_STATE_FILE"] = os.path.join(session_tmp, "cluster-network.json")
     yield
     leftover = {pid: d for pid, d in labkit_jvms().items() if d.startswith(session_tmp)}
+    proxies = {pid: d for pid, d in labkit_proxies().items() if d.startswith(session_tmp)}
     dirs = sorted(p.name for p in Path(session_tmp).glob("labkit-kafka-*"))
     tempfile.tempdir = saved_tmp
     for key, value in saved.items():
@@ -66,6 +69,7 @@ def no_jvm_left_behind():
             os.environ[key] = value
     shutil.rmtree(session_tmp, ignore_errors=True)
     assert not leftover, f"broker JVMs left running after the tests: {leftover}"
+    assert not proxies, f"network proxies left running after the tests: {proxies}"
     assert not dirs, f"cluster data directories left behind: {dirs}"
 
 
@@ -76,6 +80,17 @@ def cluster3(no_jvm_left_behind):
     with LocalCluster(brokers=3) as cluster:
         cluster.start()
         cluster.save_state(os.environ["LABKIT_STATE_FILE"])
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def cluster3net(no_jvm_left_behind):
+    """A 3-broker cluster behind the lab network (``LocalCluster(network=True)``), recorded
+    in ``$LABKIT_NETWORK_STATE_FILE`` so that ``labkit.connect(network=True)`` in the
+    notebooks attaches to it instead of starting one each."""
+    with LocalCluster(brokers=3, network=True) as cluster:
+        cluster.start()
+        cluster.save_state(os.environ["LABKIT_NETWORK_STATE_FILE"])
         yield cluster
 
 
@@ -92,6 +107,6 @@ def cluster3_whole_after_each_test(request):
     down or paused (say, because it failed midway), so the next test starts on a whole
     cluster rather than failing for another test's reason."""
     yield
-    if "cluster3" not in request.fixturenames:
-        return
-    heal(request.getfixturevalue("cluster3"), timeout=120)
+    for name in ("cluster3", "cluster3net"):
+        if name in request.fixturenames:
+            heal(request.getfixturevalue(name), timeout=120)

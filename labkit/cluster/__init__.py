@@ -3,7 +3,8 @@
 ``base`` (any cluster: topics, leaders, ISRs, the wait helper), ``local`` (KRaft JVMs on this
 machine, ``connect``), ``jars`` (Kafka from Maven Central), ``faults`` (kill, pause, restart,
 watch), ``leadership`` (preferred-leader elections), ``preparation`` (restore a shared
-cluster). The names most code needs are importable from here.
+cluster), ``network`` (delay, bandwidth and partitions between clients, brokers and
+controller). The names most code needs are importable from here.
 """
 
 from labkit.cluster.base import (
@@ -27,6 +28,7 @@ from labkit.cluster.local import (
     default_state_file,
     lab_defaults,
     labkit_jvms,
+    labkit_proxies,
     sweep_orphans,
 )
 
@@ -34,5 +36,6 @@ __all__ = [
     "CONTROLLER_ID", "LAB_TOPICS", "Cluster", "ClusterError", "ClusterUnreachable",
     "ExternalCluster", "FaultInjectionUnavailable", "LocalCluster", "check_topic_name",
     "client_log", "connect", "default_state_file", "lab_defaults", "labkit_jvms",
-    "read_client_config", "retrying", "sweep_orphans", "unique_name", "wait_until",
+    "labkit_proxies", "read_client_config", "retrying", "sweep_orphans", "unique_name",
+    "wait_until",
 ]

@@ -381,6 +381,15 @@ class Cluster:
         """Return the last lines of a broker's log (local clusters only)."""
         self._no_faults("log_tail()")
 
+    @property
+    def network(self):
+        """The network between clients, brokers and controller (``LocalCluster(network=True)``).
+
+        Raises:
+            FaultInjectionUnavailable: this cluster has no lab network.
+        """
+        self._no_faults("network")
+
     # -- lifetime -------------------------------------------------------------------------
 
     def close(self) -> None:

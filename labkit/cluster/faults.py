@@ -14,6 +14,7 @@ Two schemas, documented here once, that every fault recorder and partition watch
 
 from __future__ import annotations
 
+import inspect
 import re
 import socket
 import threading
@@ -76,7 +77,7 @@ class FaultRecorder:
         return time.perf_counter() - self._t0
 
     def act(self, action: str, broker: int, at_s: float | None = None, target=None,
-            do: Callable[[], None] | None = None) -> dict:
+            do: Callable[[], None] | None = None, options: dict | None = None) -> dict:
         """Apply ``action`` to ``broker`` (``apply``, or ``do`` if given) and record it.
 
         Args:
@@ -85,12 +86,13 @@ class FaultRecorder:
             at_s: when the step was due (default: when it began).
             target: the step's target as given (default: the broker id).
             do: what to call instead of ``apply``.
+            options: keyword arguments of a network action (``apply``).
 
         Returns:
             The event's row (``FAULT_EVENT_COLUMNS``, wall in epoch seconds).
         """
         t_s, wall = self.elapsed(), time.time()
-        (do or (lambda: apply(self.cluster, action, broker, self.timeout)))()
+        (do or (lambda: apply(self.cluster, action, broker, self.timeout, options)))()
         row = {"step": len(self._rows), "action": action,
                "target": str(broker if target is None else target), "broker": broker,
                "at_s": t_s if at_s is None else at_s, "t_s": t_s, "done_s": self.elapsed(),
@@ -180,7 +182,15 @@ def restart(cluster: Cluster, broker: int, topics, timeout: float = 120) -> Faul
 
 # -- fault schedules: faults at set times while a workload runs ----------------------------
 
-SCHEDULE_ACTIONS = ("kill", "shutdown", "pause", "resume", "restart")
+PROCESS_ACTIONS = ("kill", "shutdown", "pause", "resume", "restart")
+"""Faults done to a broker's process (the ``LocalCluster`` method of that name)."""
+NETWORK_ACTIONS = ("isolate", "heal")
+"""Faults done to the network (``cluster.network``; the cluster needs ``network=True``).
+
+``isolate`` cuts the target off (its options, e.g. ``{"from_": "cluster"}``, go to
+``Network.isolate``); ``heal`` removes every network rule naming the target.
+"""
+SCHEDULE_ACTIONS = PROCESS_ACTIONS + NETWORK_ACTIONS
 _LEADER_TARGET = re.compile(r"^leader:(?P<topic>.+):(?P<partition>\d+)$")
 
 
@@ -194,19 +204,22 @@ class FaultSchedule:
     Example::
 
         steps = [(1.0, "kill", "leader:demo:0"), (4.0, "restart", "last")]
+        steps = [(1.0, "isolate", "leader:demo:0", {"from_": "cluster"}), (9.0, "heal", "last")]
         with FaultSchedule(cluster, steps) as schedule:
             run = run_producer(cluster, config, duration=6, topics=["demo"])
         schedule.events
 
     Args:
         cluster: a local cluster (fault injection needs brokers labkit runs).
-        steps: ``(at_s, action, target)`` in time order. ``at_s`` is seconds after entering
-            the block; ``action`` is one of ``SCHEDULE_ACTIONS`` (the ``LocalCluster``
-            method of that name); ``target`` is a broker id, ``"leader:<topic>:<partition>"``
-            (the partition's leader when the step runs) or ``"last"`` (the broker of the
-            previous step).
-        heal: on exit, resume every paused broker and restart every dead one, so that a
-            schedule cut short (or one ending on a fault) leaves every broker running.
+        steps: ``(at_s, action, target)`` or ``(at_s, action, target, options)`` in time
+            order. ``at_s`` is seconds after entering the block; ``action`` is one of
+            ``SCHEDULE_ACTIONS`` (a ``LocalCluster`` method, or a ``cluster.network`` one);
+            ``target`` is a broker id, ``"leader:<topic>:<partition>"`` (the partition's
+            leader when the step runs) or ``"last"`` (the broker of the previous step);
+            ``options``, for a network action, are keyword arguments of its method.
+        heal: on exit, resume every paused broker, restart every dead one and heal the
+            network, so that a schedule cut short (or one ending on a fault) leaves every
+            broker running and reachable.
             Partitions may still be catching up: ``wait_healthy`` waits for full ISRs.
         step_timeout: seconds each step may take (a restart waits for re-registration).
 
@@ -276,11 +289,11 @@ class FaultSchedule:
     def _run(self) -> None:
         last: int | None = None
         try:
-            for at_s, action, target in self.steps:
+            for at_s, action, target, options in self.steps:
                 if self._stop.wait(max(0.0, at_s - self.elapsed())):
                     return
                 broker = self._resolve(target, last)
-                self._recorder.act(action, broker, at_s=at_s, target=target)
+                self._recorder.act(action, broker, at_s=at_s, target=target, options=options)
                 last = broker
         except BaseException as exc:  # noqa: BLE001 - handed to the caller in __exit__
             self._error = exc
@@ -301,9 +314,15 @@ class FaultSchedule:
         heal(self.cluster, self.step_timeout)
 
 
-def apply(cluster: Cluster, action: str, broker: int, timeout: float = 60) -> None:
-    """Apply one of ``SCHEDULE_ACTIONS`` to ``broker``; a restart returns once it serves."""
-    if action == "restart":
+def apply(cluster: Cluster, action: str, broker: int, timeout: float = 60,
+          options: dict | None = None) -> None:
+    """Apply one of ``SCHEDULE_ACTIONS`` to ``broker``; a restart returns once it serves.
+
+    ``options`` are keyword arguments of a network action (``NETWORK_ACTIONS``).
+    """
+    if action in NETWORK_ACTIONS:
+        getattr(cluster.network, action)(broker, **(options or {}))
+    elif action == "restart":
         cluster.restart(broker, timeout=timeout)
         wait_serving(cluster, broker, timeout)
     else:
@@ -311,10 +330,12 @@ def apply(cluster: Cluster, action: str, broker: int, timeout: float = 60) -> No
 
 
 def heal(cluster: Cluster, timeout: float = 120) -> None:
-    """Resume every paused broker and start every stopped one; wait until all serve.
+    """Heal the network, resume paused brokers, start stopped ones; wait until all serve.
 
     Partitions may still be catching up: ``wait_healthy`` waits for full ISRs.
     """
+    if getattr(cluster, "network_control", None):
+        cluster.network.heal()
     for broker in sorted(cluster.nodes):
         if not cluster.is_running(broker):
             cluster.restart(broker, timeout=timeout)
@@ -378,14 +399,17 @@ def replicas_led_by(broker: int, brokers, partitions: int,
     return [[ring[(first + p + r) % len(ring)] for r in range(rf)] for p in range(partitions)]
 
 
-def _check_steps(steps, cluster: Cluster) -> list[tuple[float, str, int | str]]:
-    checked: list[tuple[float, str, int | str]] = []
+def _check_steps(steps, cluster: Cluster) -> list[tuple[float, str, int | str, dict]]:
+    checked: list[tuple[float, str, int | str, dict]] = []
     for number, step in enumerate(steps):
         try:
-            at_s, action, target = step
+            at_s, action, target, *more = step
+            options = dict(*more) if len(more) <= 1 else None
         except (TypeError, ValueError):
-            raise ValueError(f"fault step {number} is {step!r}; expected (at_s, action, target)") \
-                from None
+            options = None
+        if options is None:
+            raise ValueError(f"fault step {number} is {step!r}; expected (at_s, action, target) "
+                             "or (at_s, action, target, options)") from None
         if isinstance(at_s, bool) or not isinstance(at_s, int | float) or not at_s >= 0:
             raise ValueError(f"fault step {number}: at_s={at_s!r} must be seconds >= 0")
         if checked and at_s < checked[-1][0]:
@@ -401,11 +425,21 @@ def _check_steps(steps, cluster: Cluster) -> list[tuple[float, str, int | str]]:
                              "'leader:<topic>:<partition>' or 'last'")
         if target == "last" and not checked:
             raise ValueError(f"fault step {number}: target 'last' needs a previous step")
+        if options and action not in NETWORK_ACTIONS:
+            raise ValueError(f"fault step {number}: {action!r} takes no options; only "
+                             f"{', '.join(NETWORK_ACTIONS)} do")
+        if action in NETWORK_ACTIONS:
+            method = getattr(cluster.network, action)  # raises at once without a lab network
+            try:
+                inspect.signature(method).bind(1, **options)
+            except TypeError as exc:
+                raise ValueError(f"fault step {number}: options {options!r} do not fit "
+                                 f"network.{action}{inspect.signature(method)} ({exc})") from None
         nodes = getattr(cluster, "nodes", None)
         if isinstance(target, int) and nodes is not None and target not in nodes:
             raise ValueError(f"fault step {number}: no broker {target} in this cluster; "
                              f"brokers are {sorted(nodes)}")
-        checked.append((float(at_s), action, target))
+        checked.append((float(at_s), action, target, options))
     return checked
 
 
@@ -419,7 +453,8 @@ def serving(cluster: Cluster, broker: int) -> bool:
     if not cluster.is_running(broker) or cluster.is_paused(broker):
         return False
     try:
-        socket.create_connection(("127.0.0.1", cluster.nodes[broker].port), timeout=1).close()
+        socket.create_connection(("127.0.0.1", cluster.nodes[broker].listen_port),
+                                 timeout=1).close()
     except OSError:
         return False
     return True
@@ -448,18 +483,19 @@ class PartitionWatch:
         topics: topic names.
         interval: seconds between samples.
         request_timeout: seconds one metadata request may take.
+        client_id: the watch's ``client.id`` (a lab network rule can name it).
 
     Attributes:
         missed: samples lost to a failed or timed-out metadata request.
     """
 
     def __init__(self, cluster: Cluster, topics, interval: float = 0.2,
-                 request_timeout: float = 1.0):
+                 request_timeout: float = 1.0, client_id: str = "labkit-watch"):
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.interval, self.request_timeout = interval, request_timeout
         self.missed = 0
         self._admin = AdminClient(cluster.client_config(logger=client_log, **{
-            "socket.timeout.ms": int(request_timeout * 1000),
+            "socket.timeout.ms": int(request_timeout * 1000), "client.id": client_id,
             "allow.auto.create.topics": False}))
         self._samples: list[pd.DataFrame] = []
         self._stop = threading.Event()

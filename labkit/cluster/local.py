@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -50,10 +51,12 @@ from labkit.cluster.base import (
     Cluster,
     ClusterError,
     ExternalCluster,
+    FaultInjectionUnavailable,
     client_log,
     read_client_config,
     wait_until,
 )
+from labkit.cluster.network import Network
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +72,13 @@ class Node:
     argv: list[str] = field(default_factory=list)
     pid: int | None = None
     roles: str = "broker,controller"
+    direct_port: int = 0  # where the broker listens, if clients reach it through a proxy
+    controller_via: int = 0  # the proxy port this broker reaches the controller through
+
+    @property
+    def listen_port(self) -> int:
+        """The port the node's broker listener binds (``port`` unless a proxy sits in front)."""
+        return self.direct_port or self.port
 
     @property
     def config_file(self) -> Path:
@@ -282,6 +292,11 @@ class LocalCluster(Cluster):
         detached: run the JVMs in their own session so they outlive this process
             (``cluster up``); they are then stopped only by ``stop()`` / ``cluster down``.
         broker_config: extra broker properties, applied to every node.
+        network: route every connection (client to broker, broker to broker, broker to
+            controller) through the lab's proxy process, so ``network`` can add delay,
+            limit bandwidth and cut links (``labkit.cluster.network``). Off by default:
+            the proxy copies every byte in Python, which costs CPU a flat-out run would
+            otherwise spend on Kafka.
 
     Raises:
         ValueError: an unsupported broker count.
@@ -291,7 +306,7 @@ class LocalCluster(Cluster):
 
     def __init__(self, brokers: int = 3, base_port: int | None = None, heap: str = "320m",
                  start_timeout: float = 120, detached: bool = False,
-                 broker_config: dict[str, Any] | None = None):
+                 broker_config: dict[str, Any] | None = None, network: bool = False):
         if brokers not in SUPPORTED_BROKER_COUNTS:
             raise ValueError(
                 f"LocalCluster(brokers={brokers!r}) is not supported; brokers must be one of "
@@ -304,6 +319,10 @@ class LocalCluster(Cluster):
         self.start_timeout = start_timeout
         self.detached = detached
         self.broker_config = dict(broker_config or {})
+        self.with_network = network
+        self.network_pid: int | None = None
+        self.network_control: str | None = None
+        self._network_proc: subprocess.Popen | None = None
         self.data_dir: Path | None = None
         self.state_file: Path | None = None
         self.nodes: dict[int, Node] = {}
@@ -334,15 +353,15 @@ class LocalCluster(Cluster):
 
     def _properties(self, node: Node) -> dict[str, Any]:
         n = self.broker_count
-        voters = ",".join(f"{x.id}@127.0.0.1:{x.controller_port}" for x in self._all_nodes()
-                          if "controller" in x.roles)
+        voters = ",".join(f"{x.id}@127.0.0.1:{node.controller_via or x.controller_port}"
+                          for x in self._all_nodes() if "controller" in x.roles)
         listeners = {
-            "broker": {"listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "broker": {"listeners": f"PLAINTEXT://127.0.0.1:{node.listen_port}",
                        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
                        "inter.broker.listener.name": "PLAINTEXT"},
             "controller": {"listeners": f"CONTROLLER://127.0.0.1:{node.controller_port}"},
             "broker,controller": {
-                "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:"
+                "listeners": f"PLAINTEXT://127.0.0.1:{node.listen_port},CONTROLLER://127.0.0.1:"
                              f"{node.controller_port}",
                 "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
                 "inter.broker.listener.name": "PLAINTEXT"},
@@ -422,28 +441,84 @@ class LocalCluster(Cluster):
         return self
 
     def _start_once(self, java: str, cp: str) -> None:
-        dedicated = self.broker_count > 1
-        ports = _pick_ports(2 * self.broker_count + dedicated, self.base_port)
+        n = self.broker_count
+        dedicated = n > 1
+        # Per broker: its port and controller port; with a network, also the port it really
+        # listens on (clients use the proxy's) and its own proxy port to the controller.
+        extra = (n + n * dedicated) if self.with_network else 0
+        ports = _pick_ports(2 * n + dedicated + extra, self.base_port)
+        spare = iter(ports[2 * n + dedicated:])
         self.nodes = {}
         self.controller = None
-        for i in range(1, self.broker_count + 1):
+        for i in range(1, n + 1):
             node_dir = self.data_dir / f"broker-{i}"
             shutil.rmtree(node_dir, ignore_errors=True)
             self.nodes[i] = Node(i, ports[2 * i - 2], ports[2 * i - 1], str(node_dir),
                                  roles="broker" if dedicated else "broker,controller")
+            if self.with_network:
+                self.nodes[i].direct_port = next(spare)
+                if dedicated:
+                    self.nodes[i].controller_via = next(spare)
         if dedicated:
             node_dir = self.data_dir / "controller"
             shutil.rmtree(node_dir, ignore_errors=True)
-            self.controller = Node(CONTROLLER_ID, 0, ports[-1], str(node_dir),
+            self.controller = Node(CONTROLLER_ID, 0, ports[2 * n], str(node_dir),
                                    roles="controller")
         for node in self._all_nodes():
             self._write_node_files(node, java, cp)
         self.bootstrap_servers = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes.values())
         self._admin = None
         self._format(java, cp)
+        if self.with_network:
+            self._start_network()
         for node in self._all_nodes():
             self._spawn(node)
         self._await_ready()
+
+    def _start_network(self) -> None:
+        """Start the proxy process every connection passes (``labkit.cluster.network``)."""
+        routes = [{"listen": node.port, "dst": node.id, "upstream": node.direct_port}
+                  for node in self.nodes.values()]
+        routes += [{"listen": node.controller_via, "dst": "controller", "src": node.id,
+                    "upstream": self.controller.controller_port}
+                   for node in self.nodes.values() if node.controller_via]
+        control = self.data_dir / "network.sock"
+        spec = self.data_dir / "network.json"
+        spec.write_text(json.dumps({"control": str(control), "routes": routes}, indent=1))
+        argv = [sys.executable, "-c", _PROXY_MAIN, str(spec)]
+        if not self.detached and threading.current_thread() is threading.main_thread() \
+                and shutil.which("setpriv"):
+            argv = ["setpriv", "--pdeathsig", "KILL", *argv]
+        with open(self.data_dir / "network.log", "ab") as out:
+            self._network_proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.network_pid = self._network_proc.pid
+        self.network_control = str(control)
+
+        def answers() -> bool:
+            if self._network_proc.poll() is not None:
+                log = (self.data_dir / "network.log").read_text(errors="replace")
+                if "address already in use" in log.lower():
+                    raise _PortTaken()
+                raise ClusterError(f"the network proxy exited during start-up:\n{log[-2000:]}")
+            return self.network.answers()
+
+        wait_until(answers, 15, "the network proxy to answer", interval=0.05)
+
+    @property
+    def network(self) -> Network:
+        """The lab network every connection of this cluster passes (``network=True``).
+
+        Raises:
+            FaultInjectionUnavailable: the cluster was started without one.
+        """
+        if not self.network_control:
+            raise FaultInjectionUnavailable(
+                f"this cluster ({self.describe()}) has no lab network: start it with "
+                "LocalCluster(brokers=3, network=True), or `python -m labkit cluster up "
+                "--network`, or ask connect(network=True) for one")
+        return Network(self.network_control, list(self.nodes))
 
     def _format(self, java: str, cp: str) -> None:
         cluster_id = _cluster_id()
@@ -544,6 +619,19 @@ class LocalCluster(Cluster):
             self._signal(node, signal.SIGKILL)
         for node in self._all_nodes():
             self._reap(node, timeout=10)
+        self._stop_network()
+
+    def _stop_network(self) -> None:
+        pid, self.network_pid, self.network_control = self.network_pid, None, None
+        if self._network_proc is not None and self._network_proc.pid == pid:
+            self._network_proc.kill()
+            self._network_proc.wait(10)
+        elif pid and _is_proxy(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not _is_proxy(pid), 10, "the network proxy to exit",
+                       interval=0.05)
+        self._network_proc = None
 
     def close(self) -> None:
         """Stop the cluster if this handle started it; otherwise just let go of it."""
@@ -684,7 +772,7 @@ class LocalCluster(Cluster):
         if not self._alive(node):
             raise ClusterError(f"broker {node.id} exited:\n{self._errors(node.id)}")
         direct = AdminClient({**self.security_config, "logger": client_log,
-                              "bootstrap.servers": f"127.0.0.1:{node.port}"})
+                              "bootstrap.servers": f"127.0.0.1:{node.listen_port}"})
         try:
             return node.id in direct.list_topics(timeout=2).brokers
         except KafkaException:
@@ -723,8 +811,9 @@ class LocalCluster(Cluster):
     def describe(self) -> str:
         """One line saying what this cluster is."""
         controller = " and a dedicated controller" if self.controller else ""
+        network = " behind the lab network" if self.network_control else ""
         return f"local {self.broker_count}-broker Kafka {jars.KAFKA_VERSION}{controller} at " \
-               f"{self.bootstrap_servers}"
+               f"{self.bootstrap_servers}{network}"
 
     # -- sharing with other processes -------------------------------------------------------
 
@@ -745,6 +834,8 @@ class LocalCluster(Cluster):
             "owner_pid": os.getpid(),
             "nodes": [asdict(n) for n in self.nodes.values()],
             "controller": asdict(self.controller) if self.controller else None,
+            "network": {"pid": self.network_pid, "control": self.network_control}
+            if self.network_control else None,
         }
 
     def _update_state(self) -> None:
@@ -788,6 +879,10 @@ class LocalCluster(Cluster):
         cluster.nodes = {e["id"]: Node(**e) for e in state["nodes"]}
         if state.get("controller"):
             cluster.controller = Node(**state["controller"])
+        if state.get("network"):
+            cluster.with_network = True
+            cluster.network_pid = state["network"]["pid"]
+            cluster.network_control = state["network"]["control"]
         if not any(_is_alive(n.pid) for n in cluster.nodes.values()):
             raise ClusterError(f"the cluster recorded in {path} is not running (stale state)")
         return cluster
@@ -821,8 +916,33 @@ def _name(node_id: int) -> str:
     return "the controller" if node_id == CONTROLLER_ID else f"broker {node_id}"
 
 
+# `python -m labkit.cluster.network` would import the module twice (the package imports it).
+_PROXY_MAIN = ("import sys; from labkit.cluster.network import run_proxy; "
+               "sys.exit(run_proxy(sys.argv[1]))")
+
+
 class _PortTaken(Exception):
     pass
+
+
+def _is_proxy(pid: int | None) -> bool:
+    """True if ``pid`` is a running labkit network proxy."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"labkit.cluster.network" in cmdline and _process_state(pid, marked=False) not in (
+        None, "Z", "X")
+
+
+def labkit_proxies() -> dict[int, str]:
+    """Return ``{pid: spec file}`` for every labkit network proxy running on this machine."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _is_proxy(int(entry.name)):
+            with contextlib.suppress(OSError):
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")[-2].decode()
+    return found
 
 
 @contextlib.contextmanager
@@ -836,7 +956,7 @@ def _locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def connect(bootstrap_servers: str = "", brokers: int = 3) -> Cluster:
+def connect(bootstrap_servers: str = "", brokers: int = 3, network: bool = False) -> Cluster:
     """Return the cluster the lab should use.
 
     In order: the external cluster named by ``bootstrap_servers`` or
@@ -847,22 +967,32 @@ def connect(bootstrap_servers: str = "", brokers: int = 3) -> Cluster:
     Args:
         bootstrap_servers: an explicit address; "" means "decide as above".
         brokers: broker count if a local cluster has to be started.
+        network: the experiment needs the lab network (``LocalCluster(network=True)``): a
+            recorded cluster without one is passed over for the one recorded in
+            ``$LABKIT_NETWORK_STATE_FILE`` (if set and running), else a cluster with a
+            network is started. An external cluster is returned as it is; its ``network``
+            says it has none.
 
     Raises:
         ClusterUnreachable: the external cluster did not answer within seconds.
     """
     address = bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    state_file = default_state_file()
-    if state_file.exists():
+    state_files = [default_state_file()]
+    if network and os.environ.get("LABKIT_NETWORK_STATE_FILE"):
+        state_files.append(Path(os.environ["LABKIT_NETWORK_STATE_FILE"]))
+    for state_file in state_files:
+        if not state_file.exists():
+            continue
         try:
             local = LocalCluster.attach(state_file)
         except ClusterError as exc:
             _log.warning("ignoring %s", exc)
-        else:
-            if not address or address == local.bootstrap_servers:
-                return local
+            continue
+        wanted = not network or local.network_control
+        if wanted and (not address or address == local.bootstrap_servers):
+            return local
     if address:
         config_file = os.environ.get("KAFKA_CLIENT_CONFIG")
         config = read_client_config(config_file) if config_file else None
         return ExternalCluster(address, config)
-    return LocalCluster(brokers=brokers).start()
+    return LocalCluster(brokers=brokers, network=network).start()

@@ -132,10 +132,12 @@ def leadership_bars(counts: pd.Series, ax=None, title: str = "Partitions led per
 
 FAULT_COLORS = {"kill": "tab:red", "shutdown": "tab:purple", "pause": "tab:orange",
                 "resume": "tab:green", "restart": "tab:green", "new leader": "darkcyan",
-                "crash": "tab:red", "join": "tab:green", "leave": "tab:gray"}
+                "crash": "tab:red", "join": "tab:green", "leave": "tab:gray",
+                "isolate": "tab:brown", "heal": "tab:green"}
 """One colour per kind of fault or event, on every chart (others: black)."""
 
-_FAULT_DOWN = {"kill": ("restart",), "shutdown": ("restart",), "pause": ("resume",)}
+_FAULT_DOWN = {"kill": ("restart",), "shutdown": ("restart",), "pause": ("resume",),
+               "isolate": ("heal",)}
 
 
 class _FaultStrip:
