@@ -5,8 +5,10 @@ Bounds here follow from the rules (a 50 ms hold each way cannot give a round tri
 100 ms; a 2 Mbit/s link cannot carry more), so they hold on a slow machine too.
 """
 
+import contextlib
 import os
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, Producer
@@ -91,6 +93,35 @@ def test_every_link_is_told_apart(cluster3net):
     # Each broker reaches the controller through a port of its own.
     assert {(str(b), "controller") for b in (1, 2, 3)} <= pairs
     cluster3net.delete_topic(topic)
+
+
+def _direct_connections(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` to 127.0.0.1:``port`` (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    found = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port \
+                    and fields[9] in inodes:
+                found += 1
+    return found
+
+
+def test_a_broker_cut_off_from_the_controller_does_not_reconnect_around_the_proxy(cluster3net):
+    # After its quorum fetch times out (2 s) a broker reconnects to the endpoint the quorum
+    # leader advertises (KIP-853): it must be the proxy's, or the cut would leak.
+    cluster3net.network.isolate(2, from_="controller")
+    time.sleep(5)
+    node = cluster3net.nodes[2]
+    assert _direct_connections(node.pid, cluster3net.controller.controller_port) == 0
+    cut = cluster3net.network.connections().query("src == '2' and dst == 'controller'")
+    assert set(cut.client_id) >= {"raft-client-2", "2"}
 
 
 def test_a_delay_holds_bytes_each_way_and_keeps_their_order(cluster3net):

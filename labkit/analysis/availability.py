@@ -12,7 +12,7 @@ Times are seconds on one clock, the run's or any other the caller shifted them t
 - ``visibility`` / ``read_delays``: when each message became readable, against when it
   was acknowledged.
 - ``below_min_isr``: a ``min_isr_outage`` run (``labkit.experiments.replication``) cut at its
-  milestones.
+  milestones; ``cut_off``: a ``leader_cut_off`` run, the same way.
 """
 
 from __future__ import annotations
@@ -227,6 +227,53 @@ def below_min_isr(run, down) -> BelowMinIsr:
     return BelowMinIsr(below_s=first.t_s - shrank, counts=below.astype(int), refused=refused,
                        other_failures=other, held=held, enough=enough, first_restart=first,
                        second_restart=second)
+
+
+@dataclass
+class CutOff:
+    """A ``leader_cut_off`` run cut at its faults and milestones (seconds on the run's clock).
+
+    Attributes:
+        cut_s: when the leader was cut off.
+        elected_s: when observers cut off with it first saw a new leader.
+        healed_s: when the network healed.
+        whole_s: when every ISR was whole again.
+        acked: label -> its acknowledged records whose acknowledgement came while the
+            leader was cut off (from ``cut_s`` until ``healed_s``), with a column lost (the
+            audit did not find it afterwards).
+        lost_span: label -> (first, last) acknowledgement time of its lost writes, or None
+            if it lost none.
+    """
+
+    cut_s: float
+    elected_s: float
+    healed_s: float
+    whole_s: float
+    acked: dict[str, pd.DataFrame]
+    lost_span: dict[str, tuple[float, float] | None]
+
+
+def cut_off(run, leader: int) -> CutOff:
+    """Cut a ``replication.leader_cut_off`` run at its milestones for notebook 25's findings.
+
+    Args:
+        run: the ``labkit.experiments.replication.ReplicationRun``.
+        leader: the broker that was cut off.
+
+    Raises:
+        KeyError: the run lacks a milestone or event of ``leader_cut_off``.
+    """
+    cut, healed = run.event("isolate", leader).t_s, run.event("heal", leader).t_s
+    acked, spans = {}, {}
+    for label in run.producers:
+        rows = run.acked_between(label, cut, healed)
+        rows = rows.assign(lost=rows.msg_id.isin(run.audits[label].lost.msg_id))
+        acked[label] = rows
+        lost = run.records(label)
+        lost = lost[lost.msg_id.isin(run.audits[label].lost.msg_id)].t_delivered
+        spans[label] = (float(lost.min()), float(lost.max())) if len(lost) else None
+    return CutOff(cut_s=float(cut), elected_s=run.t("new leader elected"), healed_s=float(healed),
+                  whole_s=run.t("whole again"), acked=acked, lost_span=spans)
 
 
 def _require(frame: pd.DataFrame, columns: list[str]) -> None:

@@ -73,7 +73,7 @@ class Node:
     pid: int | None = None
     roles: str = "broker,controller"
     direct_port: int = 0  # where the broker listens, if clients reach it through a proxy
-    controller_via: int = 0  # the proxy port this broker reaches the controller through
+    controller_via: int = 0  # the proxy port in front of the controller (with a network)
 
     @property
     def listen_port(self) -> int:
@@ -353,13 +353,21 @@ class LocalCluster(Cluster):
 
     def _properties(self, node: Node) -> dict[str, Any]:
         n = self.broker_count
-        voters = ",".join(f"{x.id}@127.0.0.1:{node.controller_via or x.controller_port}"
+        # A broker reaches the controller through the proxy, if there is one; the controller
+        # itself through its own listener.
+        via = node.controller_via if node.roles == "broker" else 0
+        voters = ",".join(f"{x.id}@127.0.0.1:{via or x.controller_port}"
                           for x in self._all_nodes() if "controller" in x.roles)
+        controller = {"listeners": f"CONTROLLER://127.0.0.1:{node.controller_port}"}
+        if node.controller_via:
+            # KRaft tells the brokers where its leader is (KIP-853): the proxy's address, or
+            # they would reconnect around it after the first timeout.
+            controller["advertised.listeners"] = f"CONTROLLER://127.0.0.1:{node.controller_via}"
         listeners = {
             "broker": {"listeners": f"PLAINTEXT://127.0.0.1:{node.listen_port}",
                        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
                        "inter.broker.listener.name": "PLAINTEXT"},
-            "controller": {"listeners": f"CONTROLLER://127.0.0.1:{node.controller_port}"},
+            "controller": controller,
             "broker,controller": {
                 "listeners": f"PLAINTEXT://127.0.0.1:{node.listen_port},CONTROLLER://127.0.0.1:"
                              f"{node.controller_port}",
@@ -444,8 +452,8 @@ class LocalCluster(Cluster):
         n = self.broker_count
         dedicated = n > 1
         # Per broker: its port and controller port; with a network, also the port it really
-        # listens on (clients use the proxy's) and its own proxy port to the controller.
-        extra = (n + n * dedicated) if self.with_network else 0
+        # listens on (clients use the proxy's), and one proxy port in front of the controller.
+        extra = (n + dedicated) if self.with_network else 0
         ports = _pick_ports(2 * n + dedicated + extra, self.base_port)
         spare = iter(ports[2 * n + dedicated:])
         self.nodes = {}
@@ -457,13 +465,15 @@ class LocalCluster(Cluster):
                                  roles="broker" if dedicated else "broker,controller")
             if self.with_network:
                 self.nodes[i].direct_port = next(spare)
-                if dedicated:
-                    self.nodes[i].controller_via = next(spare)
         if dedicated:
             node_dir = self.data_dir / "controller"
             shutil.rmtree(node_dir, ignore_errors=True)
             self.controller = Node(CONTROLLER_ID, 0, ports[2 * n], str(node_dir),
                                    roles="controller")
+            if self.with_network:
+                self.controller.controller_via = next(spare)
+                for node in self.nodes.values():
+                    node.controller_via = self.controller.controller_via
         for node in self._all_nodes():
             self._write_node_files(node, java, cp)
         self.bootstrap_servers = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes.values())
@@ -479,9 +489,9 @@ class LocalCluster(Cluster):
         """Start the proxy process every connection passes (``labkit.cluster.network``)."""
         routes = [{"listen": node.port, "dst": node.id, "upstream": node.direct_port}
                   for node in self.nodes.values()]
-        routes += [{"listen": node.controller_via, "dst": "controller", "src": node.id,
-                    "upstream": self.controller.controller_port}
-                   for node in self.nodes.values() if node.controller_via]
+        if self.controller is not None:
+            routes.append({"listen": self.controller.controller_via, "dst": "controller",
+                           "upstream": self.controller.controller_port})
         control = self.data_dir / "network.sock"
         spec = self.data_dir / "network.json"
         spec.write_text(json.dumps({"control": str(control), "routes": routes}, indent=1))

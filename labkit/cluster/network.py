@@ -19,11 +19,14 @@ Endpoints are broker ids (ints), ``"controller"``, and clients by their ``client
 connection's first request names it), plus ``"clients"`` (every client) and ``"*"`` (every
 endpoint). How the proxy knows who is talking:
 
-- A broker's connections to other brokers carry the client id the broker sets in the Kafka
-  request header of its own requests (``broker-<id>-fetcher-<n>`` for replication,
-  ``broker-<id>-...`` for the rest), read from the first request of each connection.
-- Each broker reaches the controller at an address of its own (its ``controller.quorum.voters``
-  names a proxy port only it uses), so those links are known without reading anything.
+- Every connection's first request carries, in its Kafka request header, the client id of
+  whoever opened it. Brokers name their own connections: ``broker-<id>-fetcher-<n>`` for
+  replication (``broker-<id>-...`` for other broker-to-broker requests), and towards the
+  controller ``raft-client-<id>`` (the metadata quorum's fetches) and ``<id>`` (heartbeats
+  and forwarded requests). Clients are known by their ``client.id``.
+- The controller advertises the proxy's address on its listener, so that brokers that
+  learn the quorum leader's endpoint from the quorum itself (KIP-853, after a fetch times
+  out) reconnect through the proxy and not around it.
 
 ``Network`` is the handle a notebook or test drives: it talks to the proxy process through
 a Unix socket in the cluster's data directory, so every process attached to a shared cluster
@@ -69,7 +72,10 @@ which are known by their port), opened (UTC timestamp), bytes_up (src to dst) an
 state (``open``, ``waiting``: accepted while its link is cut, ``closed``).
 """
 
-_BROKER_CLIENT = re.compile(r"^broker-(\d+)-")
+# The client ids Kafka 4 brokers give their own connections: replication and other
+# broker-to-broker requests (broker-<id>-fetcher-<n>, ...), the metadata quorum's fetches
+# (raft-client-<id>), heartbeats and other requests to the controller (<id>).
+_BROKER_CLIENT = re.compile(r"^(?:broker-(?P<a>\d+)-.*|raft-client-(?P<b>\d+)|(?P<c>\d+))$")
 _SPECIAL = ("controller", "clients", "*")
 _FIELDS = ("delay_ms", "jitter_ms", "mbit", "cut")
 _CHUNK = 64 * 1024
@@ -219,10 +225,11 @@ class Proxy:
         src = route.get("src")
         conn = None
         try:
-            if src is None:  # a broker port: the first request names who is talking
-                first, client_id = await _first_request(reader)
+            first, client_id = await _first_request(reader)
+            if src is None:  # the first request names who is talking
                 match = _BROKER_CLIENT.match(client_id)
-                src = match[1] if match else (client_id or "rdkafka")
+                src = (match["a"] or match["b"] or match["c"]) if match else (
+                    client_id or "rdkafka")
             src = str(src)
             conn = _Connection(src, dst, client_id, writers=[writer])
             self.connections.append(conn)

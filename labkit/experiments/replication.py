@@ -1,17 +1,20 @@
-"""Replication under broker loss: min.insync.replicas and unclean leader election, measured.
+"""Replication under broker loss and network partitions, measured.
 
-Two scripted experiments for a local cluster of 3 brokers. Each streams producers through
-a sequence of faults whose steps wait for the cluster to react (an ISR to shrink, a leader
-to be elected) instead of for fixed times, so that a slow machine stretches a run rather
-than breaks it. A ``PartitionWatch`` samples leaders and ISRs throughout.
+Three scripted experiments for a local cluster of 3 brokers: min.insync.replicas, unclean
+leader election and a leader cut off from its cluster. Each streams producers through a
+sequence of faults whose steps wait for the cluster to react (an ISR to shrink, a leader to
+be elected) instead of for fixed times, so that a slow machine stretches a run rather than
+breaks it. A ``PartitionWatch`` samples leaders and ISRs throughout.
 
 - ``min_isr_outage``: two of the three brokers die under producers with different
   ``acks``, then come back one after the other (notebook 22).
 - ``unclean_election``: the follower of a replication-factor-2 partition is shut down,
   the leader then crashes and the out-of-sync follower comes back, on a topic that
   forbids unclean leader election and on one that allows it, side by side (notebook 24).
+- ``leader_cut_off``: a partition leader loses the controller and its followers while the
+  producers still reach it, then the network heals (notebook 25; needs the lab network).
 
-Both return a ``ReplicationRun``: what was done and seen, on one clock (seconds since the
+Each returns a ``ReplicationRun``: what was done and seen, on one clock (seconds since the
 run started), and the phases to cut the producer runs at (``labkit.analysis.availability``).
 """
 
@@ -27,14 +30,15 @@ from typing import Any
 
 import pandas as pd
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
-from labkit.analysis import availability, broken_promises
+from labkit.analysis import availability, broken_promises, broker_logs
 from labkit.analysis.audit import AuditResult, audit
 from labkit.cluster import (
     CONTROLLER_ID,
     Cluster,
     FaultInjectionUnavailable,
+    client_log,
     unique_name,
     wait_until,
 )
@@ -64,6 +68,9 @@ class ReplicationRun:
         partitions: the ``PartitionWatch`` samples (``faults.PARTITION_SAMPLE_COLUMNS``)
             with a column t added.
         seen: a live reader's rows (``readers.Tail``), or None if none ran.
+        truncations: what brokers cut from their logs of these topics
+            (``broker_logs.TRUNCATION_COLUMNS``), where the experiment read their logs
+            (``leader_cut_off``: the old leader's); else None.
         started_wall: epoch seconds at t = 0.
         ended_s: when the producers were told to stop.
         min_insync: the topics' min.insync.replicas.
@@ -80,6 +87,7 @@ class ReplicationRun:
     started_wall: float
     ended_s: float
     min_insync: int
+    truncations: pd.DataFrame | None = None
 
     def t(self, milestone: str) -> float:
         """When a milestone was reached (seconds since the start).
@@ -186,9 +194,9 @@ class _Script:
     def now(self) -> float:
         return self.faults.elapsed()
 
-    def act(self, action: str, broker: int) -> float:
-        """Apply ``action`` to ``broker``; return when it began."""
-        return self.faults.act(action, broker)["t_s"]
+    def act(self, action: str, broker: int, options: dict | None = None) -> float:
+        """Apply ``action`` to ``broker`` (``options``: a network action's); return its start."""
+        return self.faults.act(action, broker, options=options)["t_s"]
 
     def phase(self, name: str, t_s: float | None = None) -> None:
         self.phase_starts.append((self.now() if t_s is None else t_s, name))
@@ -532,3 +540,97 @@ def unclean_changes(cluster: Cluster, topics) -> pd.DataFrame:
             rows.append((match["time"], match["topic"], int(match["partition"]),
                          match["change"]))
     return pd.DataFrame(rows, columns=columns)
+
+
+WATCH_CLIENT = "labkit-watch"
+"""The client id of ``leader_cut_off``'s observers, cut off from the old leader with its cluster."""
+
+
+def leader_cut_off(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: float,
+                   leader: int = 1, baseline_s: float = 1.0, hold_s: float = 3.0,
+                   tail_s: float = 2.0, timeout: float = 180,
+                   client_log_dir: str | os.PathLike | None = None) -> ReplicationRun:
+    """Cut a partition leader off from the controller and its followers, not from producers.
+
+    Each producer (one per config) writes its own new topic of one partition on all three
+    brokers, ``leader`` first, min.insync.replicas=2. The sequence, each step waiting for
+    the one before:
+
+    1. ``baseline_s`` with the network whole;
+    2. ``network.isolate(leader, from_=[controller, the followers, WATCH_CLIENT])``: the
+       leader's heartbeats and its followers' fetches stop; the producers still reach it;
+    3. wait until the controller has fenced it and elected a follower (seen by observers
+       that are cut off from the old leader too, so they see the cluster's view and not the
+       old leader's own: two brokers now call themselves the partition's leader);
+    4. ``hold_s`` more, with two leaders;
+    5. heal the network; wait until the cluster is whole (the old leader has rejoined as a
+       follower: ``faults.wait_healthy``);
+    6. ``tail_s`` more; then the producers stop (and flush).
+
+    The phases: healthy; leader cut off; new leader elected; healed. If a step fails, the
+    network is healed before the error is raised.
+
+    Args:
+        cluster: a local cluster of 3 brokers with the lab network.
+        configs: label -> producer config (e.g. acks=1, and acks=all with idempotence).
+        rate: messages per second each producer offers.
+        leader: the broker that leads both partitions and is cut off.
+        baseline_s: seconds before the cut.
+        hold_s: seconds with two leaders before the network heals.
+        tail_s: seconds after the cluster is whole again.
+        timeout: seconds any one wait may take.
+        client_log_dir: capture each producer's librdkafka debug log to a file in this
+            directory; None captures nothing.
+
+    Raises:
+        ValueError: a bad argument or producer config, before anything starts.
+        FaultInjectionUnavailable: not a cluster labkit runs, or one without the network.
+    """
+    _check_local(cluster, [leader])
+    network = cluster.network  # raises at once without the lab network
+    if not configs or rate <= 0:
+        raise ValueError(f"need producer configs and rate > 0 (got {rate!r})")
+    _check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
+    for config in configs.values():
+        validate_config(dict(config))
+    followers = sorted(set(cluster.nodes) - {leader})
+    topics = {label: unique_name("cut-off") for label in configs}
+    for topic in topics.values():
+        cluster.create_topic(topic, 1, config={"min.insync.replicas": "2"},
+                             replica_assignment=[[leader, *followers]])
+    _warm_up(cluster, topics.values())
+    observer = AdminClient(cluster.client_config(logger=client_log, **{
+        "client.id": WATCH_CLIENT, "socket.timeout.ms": 1000,
+        "allow.auto.create.topics": False}))
+
+    def leaders() -> set[int]:
+        found = observer.list_topics(timeout=1).topics
+        return {p.leader for t in topics.values() if t in found
+                for p in found[t].partitions.values()}
+
+    cut = {"from_": ["controller", *followers, WATCH_CLIENT]}
+    with PartitionWatch(cluster, list(topics.values()), interval=0.25,
+                        client_id=WATCH_CLIENT) as watch:
+        with contextlib.ExitStack() as running:
+            streams = _streams(cluster, configs, topics, rate, running, client_log_dir)
+            script = _Script(cluster, timeout, "healthy")
+            try:
+                time.sleep(baseline_s)
+                script.phase(f"broker {leader} cut off", script.act("isolate", leader, cut))
+                script.phase("new leader elected", script.reach(
+                    "new leader elected",
+                    lambda: (seen := leaders()) and all(b in followers for b in seen),
+                    f"the controller to elect one of {followers}"))
+                time.sleep(hold_s)
+                script.phase("healed", script.act("heal", leader))
+                wait_healthy(cluster, topics.values(), timeout)
+                script.mark("whole again")
+                time.sleep(tail_s)
+            finally:
+                network.heal()
+                _stop_and_heal(cluster, script, streams, timeout)
+        wait_healthy(cluster, topics.values(), timeout)
+        run = _finish(cluster, script, configs, streams, topics, watch, None, 2, timeout)
+    run.truncations = broker_logs.truncations(cluster.log_tail(leader, 20_000),
+                                              topics.values())
+    return run
