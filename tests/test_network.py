@@ -195,17 +195,22 @@ def test_a_reset_link_refuses_at_once(cluster3net):
 
 
 def test_network_faults_are_scheduled_and_recorded_on_the_fault_timeline(cluster3net):
-    steps = [(0.2, "isolate", 2, {"from_": "controller"}), (0.6, "heal", "last")]
+    steps = [(0.2, "isolate", 2, {"from_": "controller"}),
+             (0.3, "delay", 3, {"dst": 1, "ms": 7, "one_way": True}), (0.8, "heal", 2)]
     with FaultSchedule(cluster3net, steps) as schedule:
-        time.sleep(0.4)
+        time.sleep(0.6)
         links = cluster3net.network.links()
-        assert set(zip(links.src, links.dst, links.cut, strict=True)) == {
-            ("2", "controller", "drop"), ("controller", "2", "drop")}
+        assert set(zip(links.src, links.dst, links.cut.fillna("-"), links.delay_ms,
+                       strict=True)) == {("2", "controller", "drop", 0.0),
+                                         ("controller", "2", "drop", 0.0), ("3", "1", "-", 7.0)}
     events = schedule.events
-    assert list(events.action) == ["isolate", "heal"] and list(events.broker) == [2, 2]
+    assert list(events.action) == ["isolate", "delay", "heal"]
+    assert list(events.broker) == [2, 3, 2]
     assert cluster3net.network.links().empty
     with pytest.raises(ValueError, match=r"options \{'to': 1\} do not fit network.isolate"):
         FaultSchedule(cluster3net, [(0.1, "isolate", 1, {"to": 1})])
+    with pytest.raises(ValueError, match=r"do not fit network.delay"):
+        FaultSchedule(cluster3net, [(0.1, "delay", 1, {"dst": 2})])  # no ms
     with pytest.raises(ValueError, match="'kill' takes no options"):
         FaultSchedule(cluster3net, [(0.1, "kill", 1, {"from_": "controller"})])
 

@@ -184,11 +184,13 @@ def restart(cluster: Cluster, broker: int, topics, timeout: float = 120) -> Faul
 
 PROCESS_ACTIONS = ("kill", "shutdown", "pause", "resume", "restart")
 """Faults done to a broker's process (the ``LocalCluster`` method of that name)."""
-NETWORK_ACTIONS = ("isolate", "heal")
+NETWORK_ACTIONS = ("isolate", "partition", "delay", "bandwidth", "heal")
 """Faults done to the network (``cluster.network``; the cluster needs ``network=True``).
 
-``isolate`` cuts the target off (its options, e.g. ``{"from_": "cluster"}``, go to
-``Network.isolate``); ``heal`` removes every network rule naming the target.
+The ``Network`` method of that name, with the target as its first argument and the step's
+options as keyword arguments: ``(2.0, "isolate", 1, {"from_": "cluster"})``,
+``(2.0, "partition", 1, {"b": "controller"})``, ``(2.0, "delay", 1, {"dst": 2, "ms": 20})``;
+``heal`` removes every network rule naming the target.
 """
 SCHEDULE_ACTIONS = PROCESS_ACTIONS + NETWORK_ACTIONS
 _LEADER_TARGET = re.compile(r"^leader:(?P<topic>.+):(?P<partition>\d+)$")
