@@ -19,7 +19,7 @@ import pytest
 from labkit.cluster import LocalCluster, labkit_jvms, labkit_proxies
 from labkit.cluster.faults import heal
 
-CLUSTER_FIXTURES = {"cluster1", "cluster3", "cluster3net"}
+CLUSTER_FIXTURES = {"cluster1", "cluster3", "cluster3net", "cluster3secured"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -92,6 +92,15 @@ def cluster3net(no_jvm_left_behind):
         cluster.start()
         cluster.save_state(os.environ["LABKIT_NETWORK_STATE_FILE"])
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def cluster3secured(no_jvm_left_behind):
+    """A 3-broker cluster whose clients must log in over TLS (``security="sasl_ssl"``), for
+    one test module and stopped after it; not recorded anywhere: tests reach it as a team's
+    own cluster, through ``KAFKA_BOOTSTRAP_SERVERS`` and its ``client_config_file``."""
+    with LocalCluster(brokers=3, security="sasl_ssl") as cluster:
+        yield cluster.start()
 
 
 @pytest.fixture(scope="session")

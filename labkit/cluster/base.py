@@ -419,26 +419,119 @@ class ExternalCluster(Cluster):
         timeout: seconds to wait for a broker to answer before raising.
 
     Raises:
-        ClusterUnreachable: no broker answered within ``timeout`` seconds.
+        ClusterUnreachable: no broker answered within ``timeout`` seconds, or one refused the
+            client's credentials (the message names the cause, see ``refusal``).
         ValueError: the client config has a key or value librdkafka rejects.
     """
 
     def __init__(self, bootstrap_servers: str, client_config: dict[str, str] | None = None,
                  timeout: float = 6):
         super().__init__(bootstrap_servers, client_config)
+        self._probe(timeout)
+
+    def _probe(self, timeout: float) -> None:
+        """Ask for metadata until a broker answers, a broker refuses us, or time is up.
+
+        librdkafka reports why a connection failed only in its error callback and log, not
+        in the exception ``list_topics`` raises ("Broker transport failure"), so the probe
+        records both and names the cause. A refusal (bad credentials, an untrusted
+        certificate) ends the probe at once: it does not pass by itself.
+        """
+        said = _ClientRecord()
         try:
-            admin = self.admin()
+            admin = AdminClient(self.client_config(
+                logger=said, error_cb=said.error, **{"allow.auto.create.topics": False}))
         except KafkaException as exc:
-            raise ValueError(f"bad client config for {bootstrap_servers}: {exc.args[0].str()}") \
-                from None
-        try:
-            admin.list_topics(timeout=timeout)
-        except KafkaException:
-            raise ClusterUnreachable(
-                f"no Kafka broker answered at {bootstrap_servers!r} within {timeout:g} s; check "
-                "KAFKA_BOOTSTRAP_SERVERS (and KAFKA_CLIENT_CONFIG for SASL/SSL), or unset it to "
-                "use the lab's local cluster"
-            ) from None
+            raise ValueError(f"bad client config for {self.bootstrap_servers}: "
+                             f"{exc.args[0].str()}") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+                return
+            except KafkaException:
+                pass
+            admin.poll(0.1)  # serves the error callback; and paces a list_topics that fails fast
+            cause = refusal(said.lines, self.security_config, self.bootstrap_servers)
+            if cause:
+                raise ClusterUnreachable(cause)
+            if time.monotonic() >= deadline:
+                break
+        raise ClusterUnreachable(
+            handshake_failure(said.lines, self.security_config, self.bootstrap_servers) or
+            f"no Kafka broker answered at {self.bootstrap_servers!r} within {timeout:g} s; check "
+            "KAFKA_BOOTSTRAP_SERVERS (and KAFKA_CLIENT_CONFIG for SASL/SSL), or unset it to "
+            "use the lab's local cluster"
+        )
+
+
+class _ClientRecord:
+    """A librdkafka ``logger`` and ``error_cb`` that keeps what the client said.
+
+    Log lines go on to ``client_log`` as well.
+    """
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        client_log.log(level, msg, *args)
+        self.lines.append(msg % args if args else msg)
+
+    def error(self, err: KafkaError) -> None:
+        self.lines.append(err.str())
+
+
+def refusal(lines: list[str], config: dict[str, str], address: str) -> str:
+    """Why brokers refused a client, from its librdkafka error and log lines ("" if not).
+
+    A refusal is final: wrong SASL credentials, a SASL mechanism the broker does not offer,
+    or a broker certificate the client does not trust. The sentence never holds a password.
+
+    Args:
+        lines: what the client's ``error_cb`` and ``logger`` received.
+        config: the client's security settings (for the user and mechanism named).
+        address: the bootstrap servers, named in the sentence.
+    """
+    text = "\n".join(lines)
+    mechanism = config.get("sasl.mechanism", config.get("sasl.mechanisms", "GSSAPI"))
+    if "invalid credentials" in text or "SASL authentication error" in text:
+        return (f"SASL authentication failed at {address!r} (wrong user or password?): the "
+                f"broker refused user {config.get('sasl.username', '')!r} with {mechanism}; "
+                f"check sasl.username and sasl.password in KAFKA_CLIENT_CONFIG")
+    offered = re.search(r"broker's supported mechanisms: ([\w, -]*)", text)
+    if "Unsupported SASL mechanism" in text:
+        return (f"SASL authentication failed at {address!r}: the broker does not offer "
+                f"sasl.mechanism={mechanism}"
+                + (f" (it offers {offered.group(1).strip()})" if offered else ""))
+    if "certificate verify failed" in text:
+        return (f"TLS certificate verify failed at {address!r}: the broker's certificate is "
+                f"not signed by a CA this client trusts; point ssl.ca.location in "
+                f"KAFKA_CLIENT_CONFIG at the CA that signed it")
+    return ""
+
+
+def handshake_failure(lines: list[str], config: dict[str, str], address: str) -> str:
+    """The cause of brokers dropping a client mid-handshake ("" if they did not).
+
+    A client whose ``security.protocol`` differs from the listener's gets its connection
+    closed (a plaintext client of a TLS listener) or a failed TLS handshake (a TLS client of
+    a plaintext listener); librdkafka then only says "disconnected". Unlike a ``refusal``
+    this may also be a broker shutting down, so the probe waits its time before saying so.
+
+    Args:
+        lines: what the client's ``error_cb`` and ``logger`` received.
+        config: the client's security settings.
+        address: the bootstrap servers, named in the sentence.
+    """
+    text = "\n".join(lines)
+    protocol = config.get("security.protocol", "PLAINTEXT").upper()
+    if re.search(r"closed by peer.*in state (APIVERSION_QUERY|UP|AUTH)"
+                 r"|Disconnected while requesting ApiVersion|SSL handshake failed", text):
+        return (f"the broker at {address!r} closed the connection during the handshake: is "
+                f"security.protocol right? (this client speaks {protocol}; set the listener's "
+                f"protocol in KAFKA_CLIENT_CONFIG)")
+    return ""
 
 
 def read_client_config(path: str | os.PathLike) -> dict[str, str]:

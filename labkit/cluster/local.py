@@ -57,6 +57,14 @@ from labkit.cluster.base import (
     wait_until,
 )
 from labkit.cluster.network import Network
+from labkit.cluster.security import (
+    CLIENT_PROPERTIES,
+    Credentials,
+    broker_properties,
+    check_security,
+    make_credentials,
+    write_client_properties,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -74,6 +82,7 @@ class Node:
     roles: str = "broker,controller"
     direct_port: int = 0  # where the broker listens, if clients reach it through a proxy
     controller_via: int = 0  # the proxy port in front of the controller (with a network)
+    internal_port: int = 0  # the brokers' own PLAINTEXT listener, with security="sasl_ssl"
 
     @property
     def listen_port(self) -> int:
@@ -297,21 +306,43 @@ class LocalCluster(Cluster):
             limit bandwidth and cut links (``labkit.cluster.network``). Off by default:
             the proxy copies every byte in Python, which costs CPU a flat-out run would
             otherwise spend on Kafka.
+        security: None (clients speak PLAINTEXT) or ``"sasl_ssl"``: clients must speak
+            TLS and log in with SCRAM-SHA-512, as on a production cluster. The cluster
+            makes a throwaway CA and a certificate for 127.0.0.1 / localhost (PEM
+            files, ``labkit.cluster.security``) and a user ``lab`` with a random
+            password, created in the metadata when the storage is formatted. Each
+            broker's ``port`` is then its SASL_SSL listener; the brokers replicate
+            over a PLAINTEXT listener of their own (``Node.internal_port``) and the
+            controller listener stays PLAINTEXT, so only what clients see changes.
+            (Those two take anyone on 127.0.0.1 who finds their ports: a lab's
+            shortcut, not a production layout.) Not with ``network``.
+            ``security_config`` holds the client settings, so every client made from
+            this handle logs in, and ``client_config_file`` (``client.properties`` in
+            the data directory, mode 0600) holds them too, with ``bootstrap.servers``,
+            for ``KAFKA_CLIENT_CONFIG``. ``stop()`` removes the keys, certificates and
+            properties with the data directory.
 
     Raises:
-        ValueError: an unsupported broker count.
+        ValueError: an unsupported broker count or security mode, or security together
+            with the lab network.
     """
 
     local = True
 
     def __init__(self, brokers: int = 3, base_port: int | None = None, heap: str = "320m",
                  start_timeout: float = 120, detached: bool = False,
-                 broker_config: dict[str, Any] | None = None, network: bool = False):
+                 broker_config: dict[str, Any] | None = None, network: bool = False,
+                 security: str | None = None):
         if brokers not in SUPPORTED_BROKER_COUNTS:
             raise ValueError(
                 f"LocalCluster(brokers={brokers!r}) is not supported; brokers must be one of "
                 f"{', '.join(map(str, SUPPORTED_BROKER_COUNTS))}"
             )
+        if check_security(security) and network:
+            # The proxy reads the Kafka protocol to tell links apart, which TLS hides.
+            raise ValueError(f"LocalCluster(security={security!r}, network=True) is not "
+                             f"supported: the lab network cannot see inside TLS connections, "
+                             f"so use one or the other")
         super().__init__("")
         self.broker_count = brokers
         self.base_port = base_port
@@ -320,6 +351,9 @@ class LocalCluster(Cluster):
         self.detached = detached
         self.broker_config = dict(broker_config or {})
         self.with_network = network
+        self.security = security
+        self.credentials: Credentials | None = None
+        self.client_config_file: Path | None = None
         self.network_pid: int | None = None
         self.network_control: str | None = None
         self._network_proc: subprocess.Popen | None = None
@@ -392,8 +426,29 @@ class LocalCluster(Cluster):
             "log.cleaner.threads": 1,
             "log.cleaner.dedupe.buffer.size": 4 * 1024 * 1024,
         }
+        if self.security and "broker" in node.roles:
+            props.update(self._secured_listeners(node))
         props.update(self.broker_config)
         return props
+
+    def _secured_listeners(self, node: Node) -> dict[str, Any]:
+        """A broker's listeners with ``security="sasl_ssl"`` (see the class docstring).
+
+        Clients get SASL_SSL on ``port``; brokers replicate over PLAINTEXT on
+        ``internal_port``; a combined node keeps its PLAINTEXT controller listener.
+        """
+        controller = f",CONTROLLER://127.0.0.1:{node.controller_port}" \
+            if "controller" in node.roles else ""
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{node.listen_port},"
+                         f"INTERNAL://127.0.0.1:{node.internal_port}{controller}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{node.port},"
+                                    f"INTERNAL://127.0.0.1:{node.internal_port}",
+            "inter.broker.listener.name": "INTERNAL",
+            "listener.security.protocol.map":
+                "SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **broker_properties(self.credentials, "SASL_SSL"),
+        }
 
     def _write_node_files(self, node: Node, java: str, cp: str) -> None:
         node.log_dir.mkdir(parents=True, exist_ok=True)
@@ -434,6 +489,9 @@ class LocalCluster(Cluster):
         # 0 = no owner (a detached cluster lives as long as its JVMs do).
         (self.data_dir / "owner.pid").write_text("0" if self.detached else str(os.getpid()))
         try:
+            if self.security:
+                self.credentials = make_credentials(self.data_dir)
+                self.security_config = self.credentials.client_config()
             for attempt in range(3):
                 try:
                     self._start_once(java, cp)
@@ -452,8 +510,9 @@ class LocalCluster(Cluster):
         n = self.broker_count
         dedicated = n > 1
         # Per broker: its port and controller port; with a network, also the port it really
-        # listens on (clients use the proxy's), and one proxy port in front of the controller.
-        extra = (n + dedicated) if self.with_network else 0
+        # listens on (clients use the proxy's), and one proxy port in front of the controller;
+        # with security, its internal listener's port.
+        extra = (n + dedicated) if self.with_network else n if self.security else 0
         ports = _pick_ports(2 * n + dedicated + extra, self.base_port)
         spare = iter(ports[2 * n + dedicated:])
         self.nodes = {}
@@ -465,6 +524,8 @@ class LocalCluster(Cluster):
                                  roles="broker" if dedicated else "broker,controller")
             if self.with_network:
                 self.nodes[i].direct_port = next(spare)
+            if self.security:
+                self.nodes[i].internal_port = next(spare)
         if dedicated:
             node_dir = self.data_dir / "controller"
             shutil.rmtree(node_dir, ignore_errors=True)
@@ -478,6 +539,9 @@ class LocalCluster(Cluster):
             self._write_node_files(node, java, cp)
         self.bootstrap_servers = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes.values())
         self._admin = None
+        if self.security:
+            self.client_config_file = write_client_properties(
+                self.data_dir / CLIENT_PROPERTIES, self.bootstrap_servers, self.credentials)
         self._format(java, cp)
         if self.with_network:
             self._start_network()
@@ -532,12 +596,16 @@ class LocalCluster(Cluster):
 
     def _format(self, java: str, cp: str) -> None:
         cluster_id = _cluster_id()
+        # The SCRAM user goes into the bootstrap metadata, which the controller applies
+        # before any broker serves a client (a short-lived command line is the only place
+        # the password passes besides client.properties).
+        scram = ["--add-scram", self.credentials.scram_argument()] if self.security else []
         procs = {
             node.id: subprocess.Popen(
                 [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-Dlog4j2.level=WARN",
                  f"-Dlog4j2.configurationFile={jars.LOG4J_CONFIG}",
                  f"-Dkafka.logs.dir={node.log_dir}", "-cp", cp, "kafka.tools.StorageTool",
-                 "format", "-t", cluster_id, "-c", str(node.config_file)],
+                 "format", "-t", cluster_id, "-c", str(node.config_file), *scram],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
             for node in self._all_nodes()
@@ -822,8 +890,9 @@ class LocalCluster(Cluster):
         """One line saying what this cluster is."""
         controller = " and a dedicated controller" if self.controller else ""
         network = " behind the lab network" if self.network_control else ""
+        security = " (SASL_SSL, SCRAM-SHA-512)" if self.security else ""
         return f"local {self.broker_count}-broker Kafka {jars.KAFKA_VERSION}{controller} at " \
-               f"{self.bootstrap_servers}{network}"
+               f"{self.bootstrap_servers}{security}{network}"
 
     # -- sharing with other processes -------------------------------------------------------
 
@@ -846,6 +915,9 @@ class LocalCluster(Cluster):
             "controller": asdict(self.controller) if self.controller else None,
             "network": {"pid": self.network_pid, "control": self.network_control}
             if self.network_control else None,
+            # The path, not the password: attach() reads the settings from the file.
+            "security": {"mode": self.security, "client_config": str(self.client_config_file)}
+            if self.security else None,
         }
 
     def _update_state(self) -> None:
@@ -895,6 +967,16 @@ class LocalCluster(Cluster):
             cluster.network_control = state["network"]["control"]
         if not any(_is_alive(n.pid) for n in cluster.nodes.values()):
             raise ClusterError(f"the cluster recorded in {path} is not running (stale state)")
+        if state.get("security"):
+            cluster.security = state["security"]["mode"]
+            cluster.client_config_file = Path(state["security"]["client_config"])
+            try:
+                settings = read_client_config(cluster.client_config_file)
+            except ValueError as exc:
+                raise ClusterError(f"the secured cluster recorded in {path} lost its client "
+                                   f"settings ({exc})") from None
+            settings.pop("bootstrap.servers", None)
+            cluster.security_config = settings
         return cluster
 
     @classmethod
