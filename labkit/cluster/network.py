@@ -80,7 +80,9 @@ _SPECIAL = ("controller", "clients", "*")
 _FIELDS = ("delay_ms", "jitter_ms", "mbit", "cut")
 _CHUNK = 64 * 1024
 _QUEUE_LIMIT = 1024 * 1024  # bytes held per direction before the proxy stops reading
-_DIRECT = 0.0005  # below this many seconds to wait, a chunk goes on at once
+TIMER_SLACK_S = 0.0005
+"""A chunk due less than this many seconds from now goes on at once: a delay can come out
+this much short (so a round trip over two delays, twice this)."""
 
 
 class NetworkError(RuntimeError):
@@ -283,7 +285,7 @@ class Proxy:
                     await ready.wait()
                 at, data = queue[0]
                 wait = at - loop.time()
-                if wait > _DIRECT:
+                if wait > TIMER_SLACK_S:
                     await asyncio.sleep(wait)
                 await self._open(src, dst)  # a cut stops what is already on its way too
                 queue.popleft()

@@ -5,6 +5,8 @@ Each wires a cluster, workloads and faults into one scripted run and returns rec
 ``scenarios`` (membership changes during a live stream), ``assignment`` (one scenario played by
 several groups), ``commits`` (a member killed or stalled per commit mode), ``side_effects`` (a
 consumer crash mid-batch), ``durability`` (a leader crash per producer config), ``replication``
-(min.insync.replicas and unclean leader election), ``broker_pause`` (the group coordinator
-frozen under producers and a group). No math and no plots here.
+(min.insync.replicas, unclean leader election, a leader cut off by the lab network),
+``broker_pause`` (the group coordinator frozen under producers and a group),
+``network_latency`` (producer settings under a delay between brokers and over a slow link).
+No math and no plots here.
 """

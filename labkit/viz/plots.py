@@ -133,11 +133,12 @@ def leadership_bars(counts: pd.Series, ax=None, title: str = "Partitions led per
 FAULT_COLORS = {"kill": "tab:red", "shutdown": "tab:purple", "pause": "tab:orange",
                 "resume": "tab:green", "restart": "tab:green", "new leader": "darkcyan",
                 "crash": "tab:red", "join": "tab:green", "leave": "tab:gray",
-                "isolate": "tab:brown", "heal": "tab:green"}
+                "isolate": "tab:brown", "partition": "tab:brown", "delay": "tab:olive",
+                "bandwidth": "tab:olive", "heal": "tab:green"}
 """One colour per kind of fault or event, on every chart (others: black)."""
 
 _FAULT_DOWN = {"kill": ("restart",), "shutdown": ("restart",), "pause": ("resume",),
-               "isolate": ("heal",)}
+               "isolate": ("heal",), "partition": ("heal",)}
 
 
 class _FaultStrip:
@@ -1370,7 +1371,7 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
         ax.fill_between(acked.index, acked, step="post", color="tab:green", alpha=0.6,
                         label="acknowledged")
         ax.fill_between(failed.index, -failed, step="post", color="tab:red", alpha=0.6,
-                        label="failed")
+                        label="failed" if failed.any() else None)  # no legend for nothing
         gone = rec.msg_id.isin(run.audits[label].lost.msg_id) if label in run.audits else None
         if gone is not None and gone.any():
             lost = per_second(rec.t_delivered[gone])
@@ -1890,4 +1891,129 @@ def offset_reset_reads(writes: dict, groups: dict[str, tuple[pd.DataFrame, float
     ax.set_xlabel("seconds since the first message was written")
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=8)
+    return ax.figure
+
+
+# -- the lab network: what a delay between brokers and a slow client link cost ---------------
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _delay_axis(ax, delays) -> None:
+    """An x axis of one-way delays in ms: symlog, so 0 and 1 show beside 5 and 20."""
+    ax.set_xscale("symlog", linthresh=1, linscale=0.6)
+    ax.set_xticks(delays, [f"{d:g}" for d in delays])
+    ax.set_xlim(min(delays) - 0.25, max(max(delays) * 1.4, 1.5))
+    ax.minorticks_off()
+    ax.set_xlabel("one-way delay added between every two brokers (ms)")
+
+
+@_recorded
+def latency_by_delay(table: pd.DataFrame, axes=None,
+                     title: str = "Delivery latency against the delay between brokers"):
+    """p50 (left) and p99 (right) delivery latency of each setting against the delay.
+
+    One line per setting, each with its own marker and dash (settings that coincide still
+    show), on a log scale; dotted, the round trip a follower's fetch needs across the delay
+    (2 × delay), which every ``acks=all`` delivery waits for at least.
+
+    Args:
+        table: ``labkit.analysis.network_costs.delay_table`` (index delay_ms, setting;
+            columns p50_ms, p99_ms).
+        axes: two axes to draw on (a new figure if None).
+        title: the figure's title.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True, layout="constrained")
+    delays = sorted(set(table.index.get_level_values("delay_ms")))
+    settings = list(dict.fromkeys(table.index.get_level_values("setting")))
+    positive = [d for d in delays if d > 0]
+    for ax, column, name in zip(axes, ("p50_ms", "p99_ms"), ("p50", "p99"), strict=True):
+        for index, setting in enumerate(settings):
+            rows = table.xs(setting, level="setting")[column].dropna()
+            ax.plot(rows.index, rows.to_numpy(), marker=_MARKERS[index % len(_MARKERS)],
+                    ms=6, mfc="none" if index % 2 else None, label=setting, **_line_look(index))
+        if positive:
+            ax.plot(positive, [2 * d for d in positive], color="black", ls=":", lw=1.2,
+                    marker="o", ms=3, label="2 × delay: a follower's fetch round trip")
+        ax.set_yscale("log")
+        _delay_axis(ax, delays)
+        ax.set_ylabel(f"{name} delivery latency (ms)")
+        ax.set_title(name)
+    axes[0].figure.suptitle(title)
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    return axes[0].figure
+
+
+@_recorded
+def throughput_by_delay(table: pd.DataFrame, ax=None,
+                        title: str = "Delivered throughput against the delay between brokers"):
+    """Delivered msg/s of each setting against the delay, beside the rate it offered.
+
+    A setting that keeps up sits on the offered rate; one whose requests cannot cross the
+    delay fast enough falls under it. Each line has its own marker and dash.
+
+    Args:
+        table: ``labkit.analysis.network_costs.delay_table`` (index delay_ms, setting;
+            columns msgs_per_s, offered_per_s).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    delays = sorted(set(table.index.get_level_values("delay_ms")))
+    for index, setting in enumerate(dict.fromkeys(table.index.get_level_values("setting"))):
+        rows = table.xs(setting, level="setting").msgs_per_s
+        ax.plot(rows.index, rows.to_numpy(), marker=_MARKERS[index % len(_MARKERS)], ms=6,
+                mfc="none" if index % 2 else None, label=setting, **_line_look(index))
+    offered = table.offered_per_s.max()
+    ax.axhline(offered, color="0.4", ls=(0, (6, 3)), lw=1,
+               label=f"offered: {offered:,.0f} msg/s")
+    _delay_axis(ax, delays)
+    ax.set_ylim(0, 1.12 * max(offered, table.msgs_per_s.max()))
+    ax.set_ylabel("delivered messages/s")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    return ax.figure
+
+
+@_recorded
+def codecs_on_link(table: pd.DataFrame, ax=None,
+                   title: str = "What each codec got through a rate-limited client link"):
+    """Per codec: payload delivered and bytes on the wire, in Mbit/s, against the link.
+
+    Two bars per codec, each with its value written: the messages' values delivered per
+    second (what the application got across) and the bytes the network carried from the
+    client per second (requests and headers included), under two lines: what the client
+    offered and what its links can carry.
+
+    Args:
+        table: ``labkit.analysis.network_costs.link_table`` (index codec; columns
+            payload_mbit_per_s, wire_mbit_per_s, offered_mbit_per_s, capacity_mbit).
+        ax: axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    x = np.arange(len(table))
+    names = ["no compression" if c == "none" else str(c) for c in table.index]
+    for shift, column, color, name in ((-0.2, "payload_mbit_per_s", "C0",
+                                        "payload delivered (message values)"),
+                                       (0.2, "wire_mbit_per_s", "C1",
+                                        "bytes on the wire (from the network's counters)")):
+        bars = ax.bar(x + shift, table[column], width=0.38, color=color, label=name)
+        ax.bar_label(bars, fmt="{:.2f}", fontsize=8, label_type="center", color="white",
+                     fontweight="bold")
+    # The two lines pass behind the bars, so no value written in a bar sits on one.
+    offered, capacity = table.offered_mbit_per_s.max(), table.capacity_mbit.max()
+    ax.axhline(offered, color="0.3", ls=(0, (6, 3)), lw=1, zorder=0.8,
+               label=f"payload offered: {offered:.2f} Mbit/s")
+    ax.axhline(capacity, color="tab:red", ls=":", lw=1.5, zorder=0.8,
+               label=f"what the client's links carry: {capacity:g} Mbit/s")
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.25 * max(offered, capacity, table.payload_mbit_per_s.max(),
+                               table.wire_mbit_per_s.max()))
+    ax.set_ylabel("Mbit/s")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
     return ax.figure

@@ -3,7 +3,8 @@
 The producer panel runs ``labkit.workloads.producer.run_producer`` with the chosen settings and
 redraws ``labkit.viz.plots.producer_dashboard`` in place, keeping earlier runs for comparison.
 The consumer panel drives a ``labkit.workloads.consumer.ConsumerGroup`` and redraws its rebalance
-timeline and per-member throughput.
+timeline and per-member throughput. The network panel runs
+``labkit.experiments.network_latency.measure`` under the delay and link limit chosen.
 """
 
 from __future__ import annotations
@@ -204,5 +205,99 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
 
     for name, button in buttons.items():
         button.on_click(act(name))
+    display(panel)
+    return panel
+
+
+def network_panel(cluster: Cluster, topics=LAB_TOPICS):
+    """Show a control panel for the lab network: delay, link limit and producer settings.
+
+    Each Run calls ``labkit.experiments.network_latency.measure`` (the function notebook 06's
+    sweeps run for every point) with the chosen one-way delay between every two brokers,
+    rate limit of every client link and producer settings, heals the network afterwards,
+    and redraws a table of every run so far (``network_costs.delay_table``, with the bytes
+    on the wire per message) and their delivery latency by percentile.
+
+    Args:
+        cluster: a cluster with the lab network (``labkit.connect(network=True)``).
+        topics: topics to write.
+
+    Returns:
+        The panel widget (already displayed); ``panel.measured`` holds the runs made.
+    """
+    from labkit.analysis import metrics, network_costs
+    from labkit.experiments.network_latency import measure
+
+    style = {"description_width": "150px"}
+    delay = w.IntSlider(value=5, min=0, max=50, description="broker delay ms (one way)",
+                        style=style)
+    link = w.FloatText(value=0, description="client link Mbit/s (0=none)", style=style)
+    acks = w.Dropdown(options=["0", "1", "all"], value="all", description="acks", style=style)
+    linger = w.IntSlider(value=5, min=0, max=100, description="linger.ms", style=style)
+    batch = w.Dropdown(options=[2_048, 16_384, 1_000_000], value=1_000_000,
+                       description="batch.size", style=style)
+    compression = w.Dropdown(options=list(CHOICES["compression.type"]), value="none",
+                             description="compression", style=style)
+    rate = w.IntText(value=1_000, description="rate msg/s", style=style)
+    seconds = w.FloatText(value=2, description="seconds", style=style)
+    run_button = w.Button(description="Run", button_style="primary")
+    clear_button = w.Button(description="Clear runs")
+    out = w.Output()
+    measured: list = []
+
+    def redraw():
+        out.clear_output(wait=True)
+        with out:
+            if not measured:
+                return
+            names = {}
+            for m in measured:
+                limit = f", link {m.link_mbit:g} Mbit/s" if m.link_mbit else ""
+                names[(m.delay_ms, f"{m.run.label}{limit} #{len(names) + 1}")] = m
+            table = network_costs.delay_table({key: m.run for key, m in names.items()})
+            table["wire_bytes_per_msg"] = [
+                network_costs.wire_bytes(m.connections).sum() / max(m.run.delivered, 1)
+                for m in names.values()]
+            display(table[["msgs_per_s", "share_of_offered", "p50_ms", "p99_ms",
+                           "msgs_per_request", "wire_bytes_per_msg"]].round(2))
+            fig = plots.percentile_curves(
+                {f"{d:g} ms · {name}": metrics.percentile_curve(m.run.records)
+                 for (d, name), m in names.items()},
+                title="Delivery latency by percentile, per run")
+            display(fig)
+            plt.close(fig)
+
+    def on_run(_):
+        run_button.disabled = True
+        try:
+            with out:
+                config = {"acks": acks.value, "linger.ms": linger.value,
+                          "batch.size": batch.value, "compression.type": compression.value}
+                label = metrics.config_label(config)
+                measured.append(measure(
+                    cluster, config, delay_ms=delay.value, link_mbit=link.value or None,
+                    label=label, messages=max(1, round(rate.value * seconds.value)),
+                    rate=rate.value, topics=topics, progress=True))
+        except ValueError as exc:
+            with out:
+                print(f"error: {exc}")
+            return
+        finally:
+            run_button.disabled = False
+        redraw()
+
+    def on_clear(_):
+        measured.clear()
+        redraw()
+
+    run_button.on_click(on_run)
+    clear_button.on_click(on_clear)
+    panel = w.VBox([
+        w.HBox([w.VBox([delay, link, rate, seconds]),
+                w.VBox([acks, linger, batch, compression,
+                        w.HBox([run_button, clear_button])])]),
+        out,
+    ])
+    panel.measured = measured
     display(panel)
     return panel
