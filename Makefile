@@ -23,10 +23,8 @@ report: setup ## run every notebook (PROFILE=smoke|standard|full) into outputs/
 test: setup ## the test suite, against real brokers it starts
 	$(PY) -m pytest
 
-lab: setup ## JupyterLab on the notebooks with a shared cluster; stops it on exit
-	$(PY) -m labkit cluster up --brokers 3
-	trap '$(PY) -m labkit cluster down' EXIT INT TERM; \
-		$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" -eq 0 ] && echo --allow-root)
+lab: setup ## JupyterLab on notebooks/ beside a shared 3-broker cluster, URL printed; Ctrl-C stops both (LAB_ARGS="--no-browser --port N")
+	@$(PY) -m labkit lab $(LAB_ARGS)
 
 bench: setup ## issue 12's targets: labkit vs bare clients and Kafka's tools (not part of the tests)
 	$(PY) bench/run_all.py $(BENCH_ARGS)

@@ -405,7 +405,8 @@ def member_throughput(messages: pd.DataFrame, bucket_s: float = 1.0) -> pd.DataF
 def assignment_table(assignment: dict[str, list[str]]) -> pd.DataFrame:
     """A member -> partitions mapping as a table: member, partitions (count), owned (list)."""
     return pd.DataFrame([{"member": m, "partitions": len(p), "owned": ", ".join(p)}
-                         for m, p in sorted(assignment.items())]).set_index("member")
+                         for m, p in sorted(assignment.items())],
+                        columns=["member", "partitions", "owned"]).set_index("member")
 
 
 def delivery_counts(messages: pd.DataFrame, produced) -> dict[str, int]:

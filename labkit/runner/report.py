@@ -218,12 +218,25 @@ def counts(runs: list[NotebookRun]) -> dict[str, int]:
     }
 
 
+def _screenshots(outputs: Path) -> str:
+    """Links to the browser tests' screenshots in ``outputs/ui/`` ("" if there are none)."""
+    shots = sorted((outputs / "ui").glob("*.png"))
+    if not shots:
+        return ""
+    links = "\n".join(f'<li><a href="ui/{html.escape(p.name)}">{html.escape(p.name)}</a></li>'
+                      for p in shots)
+    return ("<h2>Screenshots</h2><p>What JupyterLab showed the browser tests "
+            "(<code>tests/test_browser.py</code>) on their last run, the control panels "
+            f"driven in Chromium:</p>\n<ul>{links}</ul>")
+
+
 def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
                 outputs: Path, stability: str = "") -> Path:
     """Write ``outputs/index.html``.
 
     Broken promises first, then one row per notebook, every finding, the stability table of a
-    repeated run (if given) and the environment.
+    repeated run (if given), links to the browser tests' screenshots (if any) and the
+    environment.
     """
     esc = html.escape
     n = counts(runs)
@@ -279,6 +292,7 @@ quantity that varies from run to run: printed, never checked.</p>
 {finding_rows}
 </table>
 {stability_block}
+{_screenshots(outputs)}
 <h2>Environment</h2>
 <table>{env_rows}</table>
 </body></html>

@@ -71,16 +71,18 @@ def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     def on_run(_):
         run_button.disabled = True
         try:
+            # Inside the Output: in a kernel it catches what its block raises (and shows a
+            # traceback), so a bad value must be told apart in there.
             with out:
-                config = producer_settings(acks.value, linger.value, batch.value,
-                                           compression.value, partitioner.value)
-                runs.append(run_producer(cluster, config, messages=count.value,
-                                         rate=rate.value or None, size=size.value,
-                                         keys=keys.value, topics=topics, progress=True))
-        except ValueError as exc:
-            with out:
-                print(f"error: {exc}")
-            return
+                try:
+                    config = producer_settings(acks.value, linger.value, batch.value,
+                                               compression.value, partitioner.value)
+                    runs.append(run_producer(cluster, config, messages=count.value,
+                                             rate=rate.value or None, size=size.value,
+                                             keys=keys.value, topics=topics, progress=True))
+                except ValueError as exc:
+                    print(f"error: {exc}")
+                    return
         finally:
             run_button.disabled = False
         redraw()
@@ -270,18 +272,18 @@ def network_panel(cluster: Cluster, topics=LAB_TOPICS):
     def on_run(_):
         run_button.disabled = True
         try:
-            with out:
-                config = {"acks": acks.value, "linger.ms": linger.value,
-                          "batch.size": batch.value, "compression.type": compression.value}
-                label = metrics.config_label(config)
-                measured.append(measure(
-                    cluster, config, delay_ms=delay.value, link_mbit=link.value or None,
-                    label=label, messages=max(1, round(rate.value * seconds.value)),
-                    rate=rate.value, topics=topics, progress=True))
-        except ValueError as exc:
-            with out:
-                print(f"error: {exc}")
-            return
+            with out:  # a bad value is told apart inside the Output, as in producer_panel
+                try:
+                    config = {"acks": acks.value, "linger.ms": linger.value,
+                              "batch.size": batch.value, "compression.type": compression.value}
+                    label = metrics.config_label(config)
+                    measured.append(measure(
+                        cluster, config, delay_ms=delay.value, link_mbit=link.value or None,
+                        label=label, messages=max(1, round(rate.value * seconds.value)),
+                        rate=rate.value, topics=topics, progress=True))
+                except ValueError as exc:
+                    print(f"error: {exc}")
+                    return
         finally:
             run_button.disabled = False
         redraw()
