@@ -1,10 +1,10 @@
-"""``make bench``: every bench section in turn, then one table of issue 12's targets.
+"""``make bench``: every bench section in turn, then one table of the targets (issues 12, 13).
 
 Sections (each starts and stops its own local cluster, and can run alone):
 ``producer_bench.py`` (throughput against the bare loop and ProducerPerformance, peak RSS,
 delivery latency), ``consumer_bench.py`` (a 3-member group against three bare consumers and
-ConsumerPerformance) and ``e2e_bench.py`` (end-to-end latency against EndToEndLatency on
-three brokers).
+ConsumerPerformance), ``e2e_bench.py`` (end-to-end latency against EndToEndLatency on
+three brokers) and ``network_bench.py`` (what the lab network's proxy costs).
 
 Targets are printed, met or missed, never asserted; the exit status is 1 only when a section
 failed to measure (an error, not a missed target).
@@ -22,10 +22,12 @@ import traceback
 
 import consumer_bench
 import e2e_bench
+import network_bench
 import producer_bench
 from targets import Target, summary
 
-SECTIONS = {"producer": producer_bench, "consumer": consumer_bench, "e2e": e2e_bench}
+SECTIONS = {"producer": producer_bench, "consumer": consumer_bench, "e2e": e2e_bench,
+            "network": network_bench}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def section_argv(name: str, args: argparse.Namespace) -> list[str]:
     """The command line one section gets."""
     argv = []
-    if args.records is not None and name != "e2e":  # e2e's --records is its own count
+    if args.records is not None and name not in ("e2e", "network"):  # their own counts
         argv += ["--records", str(args.records)]
     if args.repeat is not None:
         argv += ["--repeat", str(args.repeat)]

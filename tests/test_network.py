@@ -7,13 +7,23 @@ Bounds here follow from the rules (a 50 ms hold each way cannot give a round tri
 
 import contextlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from labkit.cluster import FaultInjectionUnavailable, LocalCluster, unique_name
+from labkit.cluster import (
+    ExternalCluster,
+    FaultInjectionUnavailable,
+    LocalCluster,
+    labkit_jvms,
+    labkit_proxies,
+    sweep_orphans,
+    unique_name,
+)
 from labkit.cluster.faults import FaultSchedule
 from labkit.cluster.network import Network, NetworkError, effective
 
@@ -227,3 +237,56 @@ def test_a_cluster_without_the_network_says_how_to_get_one(cluster3):
     with pytest.raises(FaultInjectionUnavailable, match="has no lab network: start it with "
                                                         r"LocalCluster\(brokers=3, network=True\)"):
         cluster3.network.delay(1, 2, 5)
+
+
+def test_a_one_way_partition_is_one_way(cluster3net):
+    topic = unique_name("net-one-way")
+    cluster3net.create_topic(topic, partitions=1, replication_factor=3)
+    leader = cluster3net.leader(topic, 0)
+    producer, _ = _producer(cluster3net, "half-deaf", acks="1",
+                            **{"message.timeout.ms": 60000, "request.timeout.ms": 30000})
+    assert not _send(producer, topic, 1) and producer.flush(30) == 0
+    watcher = Consumer(cluster3net.client_config(**{"group.id": unique_name("w"),
+                                                    "client.id": "net-watcher"}))
+    _, before = watcher.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    cluster3net.network.partition(leader, "half-deaf", one_way=True)  # answers stop, not requests
+    reports = _send(producer, topic, 20)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and watcher.get_watermark_offsets(
+            TopicPartition(topic, 0), timeout=10)[1] < before + 20:
+        producer.poll(0.2)
+    # The writes reached the leader and were appended; not one acknowledgement came back.
+    assert watcher.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == before + 20
+    assert reports == []
+    cluster3net.network.heal()
+    assert producer.flush(60) == 0 and len(reports) == 20
+    watcher.close()
+
+
+def test_the_proxy_dies_with_the_process_that_owns_the_cluster(no_jvm_left_behind):
+    script = ("import sys, time; from labkit.cluster import LocalCluster; "
+              "c = LocalCluster(brokers=1, network=True).start(); "
+              "print(c.network_pid, c.data_dir, flush=True); time.sleep(600)")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, data_dir = owner.stdout.readline().split()
+        proxy = int(pid)
+        assert proxy in labkit_proxies()
+    finally:
+        owner.kill()  # SIGKILL: no atexit, no handler; the kernel's parent-death signal
+        owner.wait(30)
+    def jvms() -> bool:
+        return any(d.startswith(data_dir) for d in labkit_jvms().values())
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (proxy in labkit_proxies() or jvms()):
+        time.sleep(0.1)
+    assert proxy not in labkit_proxies() and not jvms()
+    assert Path(data_dir) in sweep_orphans()  # what a killed owner leaves, the next start sweeps
+
+
+def test_an_external_cluster_has_no_network_to_bend(cluster3):
+    external = ExternalCluster(cluster3.bootstrap_servers)
+    with pytest.raises(FaultInjectionUnavailable, match="network is not available on an "
+                                                        "external cluster"):
+        external.network.isolate(1)

@@ -1,4 +1,4 @@
-"""Notebook 06's experiments and control panel on a real cluster behind the lab network.
+"""Notebook 06's experiments on a real cluster behind the lab network.
 
 Bounds follow from the rules (a 10 ms hold between brokers gives no acks=all delivery under
 2 x 9.5 ms; a 0.5 Mbit/s link carries no more), so they hold on a slow machine too.
@@ -9,7 +9,6 @@ import pytest
 
 from labkit.cluster import ExternalCluster, FaultInjectionUnavailable, unique_name
 from labkit.experiments import network_latency
-from labkit.viz.widgets import network_panel
 
 matplotlib.use("Agg")
 
@@ -83,36 +82,3 @@ def test_a_cluster_without_the_lab_network_is_named_not_run(cluster1):
         network_latency.delay_sweep(cluster1, {"a": {"acks": "1"}}, [0], rate=10, seconds=1)
     external = ExternalCluster(cluster1.bootstrap_servers)
     assert network_latency.network_of(external) is None
-
-
-def find(widget, description):
-    if getattr(widget, "description", None) == description:
-        return widget
-    for child in getattr(widget, "children", ()):
-        found = find(child, description)
-        if found is not None:
-            return found
-    return None
-
-
-def test_network_panel_runs_measure_and_keeps_runs(cluster3net, topics, capsys):
-    panel = network_panel(cluster3net, topics)
-    find(panel, "broker delay ms (one way)").value = 5
-    find(panel, "acks").value = "all"
-    find(panel, "rate msg/s").value = 200
-    find(panel, "seconds").value = 0.5
-    find(panel, "Run").click()
-    find(panel, "client link Mbit/s (0=none)").value = 0.5
-    find(panel, "compression").value = "zstd"
-    find(panel, "Run").click()
-    first, second = panel.measured
-    assert first.delay_ms == 5 and first.link_mbit is None and first.run.delivered == 100
-    assert second.link_mbit == 0.5 and second.run.config["compression.type"] == "zstd"
-    assert cluster3net.network.links().empty
-    capsys.readouterr()
-    find(panel, "client link Mbit/s (0=none)").value = -1  # bad input: one sentence, no run
-    find(panel, "Run").click()
-    assert len(panel.measured) == 2
-    assert "error: link_mbit=-1.0 must be a number >= 0.001" in capsys.readouterr().out
-    find(panel, "Clear runs").click()
-    assert panel.measured == []

@@ -3,7 +3,7 @@
 import matplotlib
 
 from labkit.cluster import unique_name
-from labkit.viz.widgets import producer_panel
+from labkit.viz.widgets import network_panel, producer_panel
 
 matplotlib.use("Agg")
 
@@ -70,3 +70,28 @@ def test_consumer_panel_drives_a_group(cluster1):
     finally:
         find(panel, "Stop").click()
     assert not group.members
+
+
+def test_network_panel_runs_measure_and_keeps_runs(cluster3net, capsys):
+    topic = unique_name("net-panel")
+    cluster3net.create_topic(topic, partitions=3, replication_factor=3)
+    panel = network_panel(cluster3net, [topic])
+    find(panel, "broker delay ms (one way)").value = 5
+    find(panel, "acks").value = "all"
+    find(panel, "rate msg/s").value = 200
+    find(panel, "seconds").value = 0.5
+    find(panel, "Run").click()
+    find(panel, "client link Mbit/s (0=none)").value = 0.5
+    find(panel, "compression").value = "zstd"
+    find(panel, "Run").click()
+    first, second = panel.measured
+    assert first.delay_ms == 5 and first.link_mbit is None and first.run.delivered == 100
+    assert second.link_mbit == 0.5 and second.run.config["compression.type"] == "zstd"
+    assert cluster3net.network.links().empty
+    capsys.readouterr()
+    find(panel, "client link Mbit/s (0=none)").value = -1  # bad input: one sentence, no run
+    find(panel, "Run").click()
+    assert len(panel.measured) == 2
+    assert "error: link_mbit=-1.0 must be a number >= 0.001" in capsys.readouterr().out
+    find(panel, "Clear runs").click()
+    assert panel.measured == []

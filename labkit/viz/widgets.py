@@ -28,6 +28,25 @@ def producer_settings(acks="1", linger_ms=5, batch_size=1_000_000, compression="
             "compression.type": compression, "partitioner": partitioner}
 
 
+
+def _run_in(out, button, run, redraw) -> None:
+    """Run a panel's ``run()`` with its button disabled; redraw, or say what value was bad.
+
+    The error goes inside the Output: in a kernel it catches what its block raises (and
+    shows a traceback), so a bad value must be told apart in there.
+    """
+    button.disabled = True
+    try:
+        with out:
+            try:
+                run()
+            except ValueError as exc:
+                print(f"error: {exc}")
+                return
+    finally:
+        button.disabled = False
+    redraw()
+
 def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     """Show a producer control panel: settings, a Run button, and the dashboard.
 
@@ -68,24 +87,15 @@ def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
                 display(fig)
                 plt.close(fig)
 
+    def run():
+        config = producer_settings(acks.value, linger.value, batch.value, compression.value,
+                                   partitioner.value)
+        runs.append(run_producer(cluster, config, messages=count.value,
+                                 rate=rate.value or None, size=size.value, keys=keys.value,
+                                 topics=topics, progress=True))
+
     def on_run(_):
-        run_button.disabled = True
-        try:
-            # Inside the Output: in a kernel it catches what its block raises (and shows a
-            # traceback), so a bad value must be told apart in there.
-            with out:
-                try:
-                    config = producer_settings(acks.value, linger.value, batch.value,
-                                               compression.value, partitioner.value)
-                    runs.append(run_producer(cluster, config, messages=count.value,
-                                             rate=rate.value or None, size=size.value,
-                                             keys=keys.value, topics=topics, progress=True))
-                except ValueError as exc:
-                    print(f"error: {exc}")
-                    return
-        finally:
-            run_button.disabled = False
-        redraw()
+        _run_in(out, run_button, run, redraw)
 
     def on_clear(_):
         runs.clear()
@@ -269,24 +279,17 @@ def network_panel(cluster: Cluster, topics=LAB_TOPICS):
             display(fig)
             plt.close(fig)
 
+    def run():
+        config = {"acks": acks.value, "linger.ms": linger.value, "batch.size": batch.value,
+                  "compression.type": compression.value}
+        measured.append(measure(
+            cluster, config, delay_ms=delay.value, link_mbit=link.value or None,
+            label=metrics.config_label(config),
+            messages=max(1, round(rate.value * seconds.value)), rate=rate.value,
+            topics=topics, progress=True))
+
     def on_run(_):
-        run_button.disabled = True
-        try:
-            with out:  # a bad value is told apart inside the Output, as in producer_panel
-                try:
-                    config = {"acks": acks.value, "linger.ms": linger.value,
-                              "batch.size": batch.value, "compression.type": compression.value}
-                    label = metrics.config_label(config)
-                    measured.append(measure(
-                        cluster, config, delay_ms=delay.value, link_mbit=link.value or None,
-                        label=label, messages=max(1, round(rate.value * seconds.value)),
-                        rate=rate.value, topics=topics, progress=True))
-                except ValueError as exc:
-                    print(f"error: {exc}")
-                    return
-        finally:
-            run_button.disabled = False
-        redraw()
+        _run_in(out, run_button, run, redraw)
 
     def on_clear(_):
         measured.clear()
