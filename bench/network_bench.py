@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> list[Target]:
         Target("network: added p50 latency, nothing injected", f"{added:.2f} ms", "<= 0.3 ms",
                bool(added <= 0.3)),
         Target(f"network: added round trip, {DELAY_MS:g} ms each way on client links",
-               f"{round_trip:.2f} ms", "10 ms +- 10 %", bool(within(round_trip, 2 * DELAY_MS, 0.10))),
+               f"{round_trip:.2f} ms", "10 ms +- 10 %",
+               bool(within(round_trip, 2 * DELAY_MS, 0.10))),
     ]
     for target in found:
         print(line(target))
