@@ -7,6 +7,7 @@ several groups), ``commits`` (a member killed or stalled per commit mode), ``sid
 consumer crash mid-batch), ``durability`` (a leader crash per producer config), ``replication``
 (min.insync.replicas, unclean leader election, a leader cut off by the lab network),
 ``broker_pause`` (the group coordinator frozen under producers and a group),
-``network_latency`` (producer settings under a delay between brokers and over a slow link).
+``network_latency`` (producer settings under a delay between brokers and over a slow link),
+``client_partition`` (a producer or a group member cut off by the lab network).
 No math and no plots here.
 """
