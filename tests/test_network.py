@@ -248,15 +248,20 @@ def test_a_one_way_partition_is_one_way(cluster3net):
     assert not _send(producer, topic, 1) and producer.flush(30) == 0
     watcher = Consumer(cluster3net.client_config(**{"group.id": unique_name("w"),
                                                     "client.id": "net-watcher"}))
-    _, before = watcher.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    def high() -> int:
+        return watcher.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and high() < 1:  # the followers have the first write
+        time.sleep(0.1)
+    before = high()
     cluster3net.network.partition(leader, "half-deaf", one_way=True)  # answers stop, not requests
     reports = _send(producer, topic, 20)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and watcher.get_watermark_offsets(
-            TopicPartition(topic, 0), timeout=10)[1] < before + 20:
+    while time.monotonic() < deadline and high() < before + 20:
         producer.poll(0.2)
     # The writes reached the leader and were appended; not one acknowledgement came back.
-    assert watcher.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == before + 20
+    assert before == 1 and high() == before + 20
     assert reports == []
     cluster3net.network.heal()
     assert producer.flush(60) == 0 and len(reports) == 20
