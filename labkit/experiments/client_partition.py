@@ -23,6 +23,7 @@ import pandas as pd
 
 from labkit.cluster import Cluster, FaultInjectionUnavailable, unique_name
 from labkit.cluster.faults import FaultRecorder, wait_healthy
+from labkit.experiments.replication import check_seconds
 from labkit.workloads.consumer import ConsumerGroup
 from labkit.workloads.producer import Background, ProducerRun, validate_config
 
@@ -39,12 +40,6 @@ def _check(cluster: Cluster, broker: int | None = None) -> None:
     if len(cluster.nodes) != 3 or (broker is not None and broker not in cluster.nodes):
         raise ValueError(f"this experiment needs 3 brokers including broker {broker}; "
                          f"brokers are {sorted(cluster.nodes)}")
-
-
-def _check_seconds(**seconds: float) -> None:
-    for name, value in seconds.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise ValueError(f"{name}={value!r} must be seconds >= 0")
 
 
 @dataclass
@@ -110,7 +105,7 @@ def producer_cut_off(cluster: Cluster, rate: float = 100, broker: int = 1,
         FaultInjectionUnavailable: not a local cluster behind the lab network.
     """
     _check(cluster, broker)
-    _check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
+    check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
     if rate <= 0 or not isinstance(message_timeout_ms, int) or message_timeout_ms <= 0:
         raise ValueError(f"rate={rate!r} and message_timeout_ms={message_timeout_ms!r} "
                          "must be positive (message_timeout_ms an int)")
@@ -228,7 +223,7 @@ def member_cut_off(cluster: Cluster, rate: float = 100, members: int = 3,
         FaultInjectionUnavailable: not a local cluster behind the lab network.
     """
     _check(cluster)
-    _check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
+    check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r}; use one of {', '.join(DIRECTIONS)}")
     if rate <= 0 or members < 2 or partitions < members:

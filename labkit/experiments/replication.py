@@ -241,7 +241,8 @@ def _check_local(cluster: Cluster, brokers: list[int]) -> None:
                          f"brokers are {nodes}")
 
 
-def _check_seconds(**seconds: float) -> None:
+def check_seconds(**seconds: float) -> None:
+    """Raise ``ValueError`` naming the first of ``seconds`` that is not a number >= 0."""
     for name, value in seconds.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise ValueError(f"{name}={value!r} must be seconds >= 0")
@@ -345,7 +346,7 @@ def min_isr_outage(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
     if not configs or rate <= 0 or not 1 <= min_insync <= 3:
         raise ValueError(f"need producer configs, rate > 0 (got {rate!r}) and min_insync "
                          f"from 1 to 3 (got {min_insync!r})")
-    _check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
+    check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
     for config in configs.values():
         validate_config(dict(config))
     topic = unique_name("min-isr")
@@ -436,7 +437,7 @@ def unclean_election(cluster: Cluster, config: dict[str, Any], rate: float, lead
     if leader == follower or rate <= 0:
         raise ValueError(f"leader={leader!r} and follower={follower!r} must differ and "
                          f"rate={rate!r} must be > 0")
-    _check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
+    check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
     validate_config(dict(config))
     topics = {label: unique_name(f"unclean-{value}")
               for value, label in UNCLEAN_LABELS.items()}
@@ -590,7 +591,7 @@ def leader_cut_off(cluster: Cluster, configs: dict[str, dict[str, Any]], rate: f
     network = cluster.network  # raises at once without the lab network
     if not configs or rate <= 0:
         raise ValueError(f"need producer configs and rate > 0 (got {rate!r})")
-    _check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
+    check_seconds(baseline_s=baseline_s, hold_s=hold_s, tail_s=tail_s)
     for config in configs.values():
         validate_config(dict(config))
     followers = sorted(set(cluster.nodes) - {leader})
