@@ -12,10 +12,21 @@ Two 3-broker ``LocalCluster``s run side by side, one plain and one behind the la
   connection's requests one at a time, fall behind: the median measures that queue, not
   the network.)
 - **with a 5 ms delay each way on the client links** (network cluster only): the same fixed
-  rate run with ``network.delay("clients", "*", 5)``. The round trip the proxy added is
-  librdkafka's own request round trip (``rtt`` in its statistics, averaged over the run and
-  the brokers) minus the undelayed run's: the delivery-latency medians move by more than a
-  round trip, since a longer wait also changes how messages batch.
+  rate run with ``network.delay("clients", "*", 5)``, and the round trip the proxy added,
+  measured two ways with and without the delay:
+
+  - **ping**: the median of ``--pings`` Kafka ApiVersions requests sent one at a time on a
+    connection of its own (client id ``bench-ping``, so a client to the proxy), each timed
+    from the request's first byte out to the response's last byte in. Nothing else shares
+    the connection, so nothing but the network and the broker's answer is in it: this is
+    the figure the target is judged on.
+  - **librdkafka's rtt**: the median over the run's statistics windows of the producer's
+    own request round trip (``rtt`` p50). Its produce requests queue behind each other on
+    one connection and carry batches that grow with the delay, so it is shown beside the
+    ping, not judged.
+
+  (The delivery-latency medians move by more than a round trip: a longer wait also changes
+  how messages batch.)
 
 Targets (issue 13), medians of ``--repeat`` interleaved rounds, printed, never asserted:
 throughput through the proxy >= 0.7x without it; added median latency with nothing injected
@@ -27,6 +38,9 @@ Run: ``make bench`` (section ``network``) or ``python bench/network_bench.py --h
 from __future__ import annotations
 
 import argparse
+import socket
+import statistics
+import struct
 import time
 
 import pandas as pd
@@ -34,7 +48,6 @@ from confluent_kafka import Producer
 from targets import Target, line, positive_int, summary, within
 
 from labkit import LocalCluster
-from labkit.analysis import metrics
 from labkit.cluster import Cluster, unique_name
 from labkit.workloads.producer import bare_loop, run_producer
 
@@ -50,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="msg/s of the fixed-rate runs (default 1000)")
     parser.add_argument("--seconds", type=float, default=4.0,
                         help="seconds of each fixed-rate run (default 4)")
+    parser.add_argument("--pings", type=positive_int, default=200,
+                        help="ApiVersions requests per ping (default 200)")
     parser.add_argument("--repeat", type=positive_int, default=3,
                         help="interleaved rounds (default 3)")
     return parser.parse_args(argv)
@@ -66,10 +81,41 @@ def flat_out(cluster: Cluster, records: int) -> float:
         cluster.delete_topic(topic)
 
 
+def ping(cluster: Cluster, count: int) -> float:
+    """The median round trip (ms) of ``count`` ApiVersions requests, one at a time, to broker 1.
+
+    Version 0 of the request is its header alone (api key 18, version, correlation id,
+    client id ``bench-ping``); the response is read whole (4-byte size, then the rest).
+    """
+    host, port = cluster.bootstrap_servers.split(",")[0].rsplit(":", 1)
+    client_id = b"bench-ping"
+    times = []
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for correlation in range(count):
+            body = struct.pack(">hhih", 18, 0, correlation, len(client_id)) + client_id
+            start = time.perf_counter()
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            (size,) = struct.unpack(">i", _read(sock, 4))
+            _read(sock, size)
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return data
+
+
 def fixed_rate(cluster: Cluster, rate: int, seconds: float) -> tuple[float, float]:
     """labkit's producer at ``rate`` msg/s, acks=1: median delivery latency and request rtt (ms).
 
-    The rtt is librdkafka's (``metrics.stats_summary``), averaged over the brokers.
+    The rtt is librdkafka's: the median of its per-window p50 over the run and the brokers.
     """
     topic = unique_name("bench-net")
     cluster.create_topic(topic, partitions=3, replication_factor=3)
@@ -78,7 +124,10 @@ def fixed_rate(cluster: Cluster, rate: int, seconds: float) -> tuple[float, floa
         run_producer(cluster, {"acks": "all"}, messages=200, topics=[topic])
         run = run_producer(cluster, {"acks": "1", "client.id": "bench-rate"},
                            duration=seconds, rate=rate, topics=[topic], stats_interval_ms=500)
-        rtt = metrics.stats_summary(run.stats).rtt_avg_ms.mean()
+        rtt = statistics.median(
+            broker["rtt"]["p50"] / 1000 for sample in run.stats
+            for broker in sample["brokers"].values()
+            if broker.get("nodeid", -1) >= 0 and broker["rtt"]["cnt"])
         return float(run.records.latency_ms.median()), float(rtt)
     finally:
         cluster.delete_topic(topic)
@@ -100,10 +149,12 @@ def main(argv: list[str] | None = None) -> list[Target]:
             row["proxy msg/s"] = flat_out(net, args.records)
             row["plain p50 ms"], row["plain rtt ms"] = fixed_rate(plain, args.rate, args.seconds)
             row["proxy p50 ms"], row["proxy rtt ms"] = fixed_rate(net, args.rate, args.seconds)
+            row["proxy ping ms"] = ping(net, args.pings)
             net.network.delay("clients", "*", DELAY_MS)
             try:
                 row["proxy+5ms p50 ms"], row["proxy+5ms rtt ms"] = fixed_rate(
                     net, args.rate, args.seconds)
+                row["proxy+5ms ping ms"] = ping(net, args.pings)
             finally:
                 net.network.heal()
             print("  " + "  ".join(f"{k} {v:,.2f}" for k, v in row.items()), flush=True)
@@ -114,7 +165,8 @@ def main(argv: list[str] | None = None) -> list[Target]:
     print(f"\nMedians of {args.repeat} rounds:\n{med.to_string(float_format='{:,.2f}'.format)}")
     ratio = med["proxy msg/s"] / med["plain msg/s"]
     added = med["proxy p50 ms"] - med["plain p50 ms"]
-    round_trip = med["proxy+5ms rtt ms"] - med["proxy rtt ms"]
+    round_trip = med["proxy+5ms ping ms"] - med["proxy ping ms"]
+    rtt_added = med["proxy+5ms rtt ms"] - med["proxy rtt ms"]
     found = [
         Target("network: flat out through the proxy / without", f"{ratio:.2f}", ">= 0.7",
                bool(ratio >= 0.7)),
@@ -126,6 +178,8 @@ def main(argv: list[str] | None = None) -> list[Target]:
     ]
     for target in found:
         print(line(target))
+    print(f"  (librdkafka's own request rtt grew by {rtt_added:.2f} ms under the same delay: "
+          "produce requests queue on one connection and batch more; shown, not judged)")
     return found
 
 
