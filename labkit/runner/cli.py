@@ -103,12 +103,14 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def lab(brokers: int, notebook_dir: Path, port: int | None, open_browser: bool) -> int:
+def lab(brokers: int, notebook_dir: Path, port: int | None, open_browser: bool,
+        network: bool = False) -> int:
     """Run JupyterLab on the notebooks beside a shared cluster until Ctrl-C, then stop both.
 
     Uses the cluster named by ``$KAFKA_BOOTSTRAP_SERVERS`` or recorded by ``cluster up`` if
-    there is one (and leaves it running); otherwise starts one, records it where the
-    notebooks' ``labkit.connect()`` finds it, and stops it on exit. JupyterLab runs in its
+    there is one (and leaves it running); otherwise starts one (behind the lab network with
+    ``network``, so the network notebooks use it instead of starting their own), records it
+    where the notebooks' ``labkit.connect()`` finds it, and stops it on exit. JupyterLab runs in its
     own process group, so Ctrl-C reaches this process only: it stops JupyterLab (and its
     kernels) without JupyterLab's "Shutdown this server?" prompt, then the cluster. SIGTERM
     and SIGHUP do the same; if this process is killed outright, JupyterLab gets SIGTERM and
@@ -126,7 +128,8 @@ def lab(brokers: int, notebook_dir: Path, port: int | None, open_browser: bool) 
     cluster = None if external else LocalCluster.running()
     owned = not external and cluster is None
     if owned:
-        cluster = LocalCluster(brokers=brokers)  # refuses a bad count before anything starts
+        # refuses a bad count before anything starts
+        cluster = LocalCluster(brokers=brokers, network=network)
     jupyter = None
     try:
         if owned:
@@ -221,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                          help="JupyterLab's port (default: the first free one from 8888)")
     lab_cmd.add_argument("--no-browser", action="store_true",
                          help="only print the URL (headless machines, tests)")
+    lab_cmd.add_argument("--network", action="store_true",
+                         help="start the cluster behind the lab network, for the notebooks "
+                              "that delay or cut links (they start their own otherwise)")
     args = parser.parse_args(argv)
     try:
         if args.command == "setup":
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                     "status": cluster_status, "down": cluster_down}[args.action]()
         if args.command == "lab":
             return lab(args.brokers, args.notebook_dir.resolve(), args.port,
-                       not args.no_browser)
+                       not args.no_browser, args.network)
         return report(args.profile, args.only, args.repeat, args.strict, args.outputs)
     except (ValueError, ClusterError, jars.MissingTool) as exc:
         print(f"error: {exc}", file=sys.stderr)
