@@ -54,6 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from labkit.analysis import client_stats
+
 THREAD_SATURATED = 0.9
 """Share of the wall time the sending thread ran (rule 2), or ran or waited for a core
 (rule 3), at which it counts as saturated."""
@@ -117,10 +119,9 @@ def queue_fill(stats: list[dict], start: float | None = None,
         msg_size_max, fill (the larger of msg_cnt / msg_max and msg_size / msg_size_max,
         0..1) and full (fill >= ``QUEUE_FULL``).
     """
-    rows = [{"t": s.get("ts", np.nan) / 1e6, "msg_cnt": s.get("msg_cnt", 0),
-             "msg_max": s.get("msg_max", 0), "msg_size": s.get("msg_size", 0),
-             "msg_size_max": s.get("msg_size_max", 0)} for s in stats]
-    table = pd.DataFrame(rows, columns=["t", "msg_cnt", "msg_max", "msg_size", "msg_size_max"])
+    table = client_stats.client_queue(stats)[
+        ["t", "msg_cnt", "msg_max", "msg_size", "msg_size_max"]].fillna(
+        {"msg_cnt": 0, "msg_max": 0, "msg_size": 0, "msg_size_max": 0})
     if start is not None:
         table = table[table.t >= start]
     if end is not None:

@@ -11,7 +11,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 from scipy import stats as scipy_stats
 
-from labkit.analysis import accounting, gaps, rates
+from labkit.analysis import accounting, client_stats, gaps, rates
 
 PERCENTILES = (50.0, 95.0, 99.0, 99.9, 100.0)
 HIST_MAX_US = 600_000_000  # 10 minutes
@@ -158,17 +158,12 @@ def keys_stick_to_partitions(records: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
-def _window_mean(samples: list[dict]) -> float:
-    """Mean over librdkafka window statistics (one per sample): total sum / total count."""
-    count = sum(w.get("cnt", 0) for w in samples)
-    return sum(w.get("sum", 0) for w in samples) / count if count else float("nan")
-
-
 def stats_summary(stats: list[dict]) -> pd.DataFrame:
     """Summarise librdkafka statistics (``stats_cb`` JSON) over a whole run, per broker.
 
     librdkafka's window statistics (rtt, int_latency, batch sizes) cover one interval each;
-    their means here are over every interval of the run. Counters come from the last sample.
+    their means here are over every interval of the run (``client_stats`` reads the
+    samples). Counters come from the last sample.
 
     Returns:
         One row per broker: rtt_avg_ms, int_latency_avg_ms (time in the client's queue
@@ -177,26 +172,31 @@ def stats_summary(stats: list[dict]) -> pd.DataFrame:
     """
     if not stats:
         return pd.DataFrame()
+    windows = client_stats.broker_windows(stats)
     last = stats[-1]
+    current = windows[windows["sample"] == len(stats) - 1].broker
+    windows = windows[windows.broker.isin(current)]  # brokers the last sample still lists
     rows = []
-    for name, broker in last.get("brokers", {}).items():
-        if broker.get("nodeid", -1) < 0:
-            continue  # the bootstrap pseudo-broker
-        windows = [s["brokers"][name] for s in stats if name in s.get("brokers", {})]
+    for broker, seen in windows.groupby("broker"):
         rows.append({
-            "broker": broker["nodeid"],
-            "rtt_avg_ms": _window_mean([w.get("rtt", {}) for w in windows]) / 1000,
-            "int_latency_avg_ms": _window_mean([w.get("int_latency", {}) for w in windows]) / 1000,
-            "tx_bytes": broker.get("txbytes", 0), "tx_requests": broker.get("tx", 0),
+            "broker": broker,
+            "rtt_avg_ms": _pooled_mean(seen.rtt_sum_ms, seen.rtt_cnt),
+            "int_latency_avg_ms": _pooled_mean(seen.int_latency_sum_ms, seen.int_latency_cnt),
+            "tx_bytes": seen.txbytes.iloc[-1], "tx_requests": seen.tx.iloc[-1],
         })
     table = pd.DataFrame(rows).set_index("broker").sort_index() if rows else pd.DataFrame()
-    topics = [t for s in stats for t in s.get("topics", {}).values()]
+    batches = client_stats.batches(stats)
     table.attrs["client"] = {
         "wire_bytes": last.get("tx_bytes", 0), "tx_msgs": last.get("txmsgs", 0),
-        "batch_msgs_avg": _window_mean([t.get("batchcnt", {}) for t in topics]),
-        "batch_bytes_avg": _window_mean([t.get("batchsize", {}) for t in topics]),
+        "batch_msgs_avg": batches.msgs_per_batch, "batch_bytes_avg": batches.bytes_per_batch,
     }
     return table
+
+
+def _pooled_mean(sums: pd.Series, counts: pd.Series) -> float:
+    """Mean over librdkafka window statistics: total sum / total count (NaN for none)."""
+    count = counts.sum()
+    return float(sums.sum() / count) if count else float("nan")
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -210,7 +210,8 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return points.loc[keep].sort_values(x)
 
 
-def _size_label(size: int) -> str:
+def size_label(size: int) -> str:
+    """A byte size for people: "16 KiB", "1 MB", "1,048,588 B" (binary units first)."""
     for unit, name in ((1 << 20, "MiB"), (1 << 10, "KiB"), (10**6, "MB"), (10**3, "kB")):
         if size >= unit and size % unit == 0:
             return f"{size // unit} {name}"
@@ -228,7 +229,7 @@ def config_label(config: dict) -> str:
         if key == "compression.type":
             parts.append("no compression" if value == "none" else str(value))
         elif key in ("batch.size", "message.max.bytes") and str(value).isdigit():
-            parts.append(f"{key}={_size_label(int(value))}")
+            parts.append(f"{key}={size_label(int(value))}")
         else:
             parts.append(f"{key}={value}")
     return ", ".join(parts) or "defaults"

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit.analysis import metrics
+from labkit.analysis import client_stats, metrics
 
 ACKS_ALL = ("all", "-1")
 """The spellings of ``acks=all``."""
@@ -58,12 +58,8 @@ def produce_requests(stats: list[dict]) -> pd.Series:
     Returns:
         Requests by broker id (int), brokers that got none left out; empty without stats.
     """
-    if not stats:
-        return pd.Series(dtype="int64", name="produce_requests")
-    counts = {broker["nodeid"]: int(broker.get("req", {}).get("Produce", 0))
-              for broker in stats[-1].get("brokers", {}).values() if broker.get("nodeid", -1) >= 0}
-    counts = {node: n for node, n in sorted(counts.items()) if n > 0}
-    return pd.Series(counts, dtype="int64", name="produce_requests")
+    last = client_stats.broker_windows(stats[-1:]).set_index("broker").produce_requests
+    return last[last > 0].sort_index().astype("int64").rename("produce_requests")
 
 
 def _delivered(records: pd.DataFrame) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labkit.analysis import gaps, metrics
+from labkit.analysis import client_stats, gaps, metrics
 from labkit.analysis.timeline import partition_changes
 
 OK = ""  # a producer record's ``error`` when the message was delivered
@@ -220,21 +220,10 @@ def client_timeouts(stats: list[dict]) -> pd.DataFrame:
         for, after ``socket.timeout.ms``), disconnects, slowest_rtt_ms (the slowest
         request round trip in any statistics window).
     """
-    rows: dict[int, dict[str, float]] = {}
-    for sample in stats:
-        for broker in sample.get("brokers", {}).values():
-            node = broker.get("nodeid", -1)
-            if node < 0:
-                continue  # the bootstrap pseudo-broker
-            row = rows.setdefault(node, {"req_timeouts": 0, "disconnects": 0,
-                                         "slowest_rtt_ms": 0.0})
-            row["req_timeouts"] = max(row["req_timeouts"], broker.get("req_timeouts", 0))
-            row["disconnects"] = max(row["disconnects"], broker.get("disconnects", 0))
-            rtt_ms = broker.get("rtt", {}).get("max", 0) / 1000
-            row["slowest_rtt_ms"] = max(row["slowest_rtt_ms"], rtt_ms)
-    table = pd.DataFrame.from_dict(rows, orient="index",
-                                   columns=["req_timeouts", "disconnects", "slowest_rtt_ms"])
-    table.index.name = "broker"
+    windows = client_stats.broker_windows(stats)
+    table = windows.groupby("broker").agg(
+        req_timeouts=("req_timeouts", "max"), disconnects=("disconnects", "max"),
+        slowest_rtt_ms=("rtt_max_ms", "max")).fillna({"slowest_rtt_ms": 0.0})
     return table.sort_index().astype({"req_timeouts": int, "disconnects": int})
 
 
