@@ -5,7 +5,14 @@ from confluent_kafka import Consumer, TopicPartition
 
 from labkit.analysis import metrics
 from labkit.cluster import Cluster, client_log, unique_name, wait_until
-from labkit.workloads.producer import compare, make_keys, run_producer, validate_config
+from labkit.workloads.producer import (
+    POOL_BYTES,
+    compare,
+    make_keys,
+    make_payloads,
+    run_producer,
+    validate_config,
+)
 from labkit.workloads.readers import read_topic
 
 
@@ -139,3 +146,11 @@ def test_key_schemes():
     top = max(zipf.count(k) for k in set(zipf))
     assert top > 3 * max(uniform.count(k) for k in set(uniform))
     assert make_keys("uniform", 100, seed=1) == make_keys("uniform", 100, seed=1)
+
+
+def test_a_pool_of_large_values_stays_within_its_memory_budget():
+    small = make_payloads(100)
+    assert len(small) == 1024 and {len(v) for v in small} == {100}
+    large = make_payloads(900 * 1024, "random")
+    assert {len(v) for v in large} == {900 * 1024}
+    assert sum(map(len, large)) <= POOL_BYTES and len(large) == POOL_BYTES // (900 * 1024)

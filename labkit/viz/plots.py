@@ -729,6 +729,7 @@ _OUTCOMES = {  # accounting.delivery_reports key -> (colour, what a reader calls
     "unreported_missing": ("tab:red", "no delivery report, not in the topic"),
     "dropped": ("tab:orange", "never accepted (produce() raised BufferError)"),
     "failed": ("black", "delivery report: failed"),
+    "never_made": ("0.7", "never made: the application was held up"),
 }
 
 
@@ -2017,3 +2018,512 @@ def codecs_on_link(table: pd.DataFrame, ax=None,
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
     return ax.figure
+
+
+@_recorded
+def size_throughput(table: pd.DataFrame, axes=None,
+                    title: str = "One producer flat out at each message size"):
+    """Messages/s, MB/s and bytes on the wire per message against the message size.
+
+    Three panels on the same log size axis, each point labelled with its value: messages
+    per second (log scale), value megabytes per second, and what librdkafka sent per
+    message beyond its value (requests and framing), in bytes and as a share of the value.
+
+    Args:
+        table: ``labkit.analysis.message_size.size_table`` (index size_bytes; columns
+            label, msgs_per_s, mb_per_s, overhead_bytes_per_msg).
+        axes: three axes to draw on (a new figure if None).
+        title: the figure's title.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
+    sizes = table.index.to_numpy()
+    share = 100 * table.overhead_bytes_per_msg / table.index
+    notes = [f"{b:,.0f} B\n{p:.2g}%" for b, p in zip(table.overhead_bytes_per_msg, share,
+                                                     strict=True)]
+    panels = ((table.msgs_per_s, "messages/s", [f"{v:,.0f}" for v in table.msgs_per_s],
+               "C0", "log", "Messages per second"),
+              (table.mb_per_s, "MB/s (10⁶ bytes of values)", [f"{v:,.1f}" for v in table.mb_per_s],
+               "C1", "linear", "Megabytes of values per second"),
+              (share, "% of the value size", notes, "C2", "log",
+               "Bytes sent per message beyond its value"))
+    for ax, (values, label, texts, color, scale, name) in zip(axes, panels, strict=True):
+        points = values.to_numpy()
+        ax.plot(sizes, points, marker="o", color=color)
+        for i, (x, y, text) in enumerate(zip(sizes, points, texts, strict=True)):
+            # Right of the point, on the side the line to the next point leaves free.
+            rising = i + 1 < len(points) and points[i + 1] > y
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -6 if rising else 6),
+                        va="top" if rising else "bottom", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                              "alpha": 0.85})
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, list(table.label))
+        ax.minorticks_off()
+        ax.set_xlim(sizes.min() / 2.5, sizes.max() * 4)
+        ax.set_yscale(scale)
+        low, high = np.nanmin(values), np.nanmax(values)
+        ax.set_ylim(*((low / 2, high * 4) if scale == "log" else (0, high * 1.2)))
+        ax.set_xlabel("message value size")
+        ax.set_ylabel(label)
+        ax.set_title(name, fontsize=10)
+    axes[0].figure.suptitle(title)
+    return axes[0].figure
+
+
+# -- consumer lag from three sources (notebook 18) ------------------------------------------
+
+_LAG_LOOKS = {"stats": ("tab:blue", "o", "-"), "position": ("tab:orange", "^", "-"),
+              "committed": ("tab:green", "s", "-"), "stats_committed": ("tab:gray", "", ":")}
+
+
+@_recorded
+def lag_sources(total: pd.DataFrame, names: dict[str, str], marks=(), ax=None,
+                title: str = "Consumer lag, all partitions summed, from each source"):
+    """Total lag over time, one line per source, membership changes marked.
+
+    Args:
+        total: ``labkit.analysis.lag.total_lag`` (index t; a column per source).
+        names: column -> the source's name for people (only these columns are drawn).
+        marks: ``(t, action, who)`` triples for ``event_markers``, e.g. (12.0, "join", "m2").
+        ax: the axes (a new figure if None).
+        title: the axes title.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.8))
+    for column, name in names.items():
+        color, marker, style = _LAG_LOOKS.get(column, ("black", "", "-"))
+        series = total[column]
+        # Open markers of different shapes: sources at the same lag stay apart.
+        ax.plot(series.index, series.to_numpy(), color=color, ls=style, marker=marker or None,
+                ms=3.5, mfc="none", lw=1.2 if marker else 1.6, label=name)
+    event_markers(ax, list(marks))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds since the group started")
+    ax.set_ylabel("messages behind (sum of partitions)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return ax.figure
+
+
+@_recorded
+def lag_agreement(agree: dict[str, pd.DataFrame], names: dict[str, str], axes=None,
+                  title: str = "Each source against high watermark − position"):
+    """How far each source was from high watermark − position, against what it may be.
+
+    One panel per source: a point per comparable sample and partition, the allowance
+    (messages produced plus consumed in the source's window) across, the difference up; the
+    diagonal is the allowance itself, so points on or under it agree. Points above it are
+    drawn in red.
+
+    Args:
+        agree: ``labkit.analysis.lag.agreement`` (source -> rows with difference, allowance,
+            within).
+        names: source -> its name for people, also the panels' order.
+        axes: one axes per source (a new figure if None).
+        title: the figure's title.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4),
+                               layout="constrained")
+    axes = np.atleast_1d(axes)
+    for ax, (source, name) in zip(axes, names.items(), strict=True):
+        rows = agree[source]
+        color = _LAG_LOOKS.get(source, ("black",))[0]
+        top = max(1.0, float(rows.allowance.max()) if len(rows) else 1.0,
+                  float(rows.difference.abs().max()) if len(rows) else 1.0) * 1.08
+        ax.plot([0, top], [0, top], color="black", lw=1, ls="--",
+                label="the allowance (difference = allowance)")
+        good = rows[rows.within]
+        ax.scatter(good.allowance, good.difference.abs(), s=12, color=color, alpha=0.5,
+                   label=f"within: {len(good)} of {len(rows)}")
+        bad = rows[~rows.within]
+        if len(bad):
+            ax.scatter(bad.allowance, bad.difference.abs(), s=22, color="tab:red",
+                       marker="x", label=f"beyond: {len(bad)}")
+        ax.set(xlim=(0, top), ylim=(0, top), xlabel="allowance (messages)",
+               ylabel="|source − position lag| (messages)")
+        ax.set_title(name, fontsize=10)
+        ax.legend(loc="upper left", fontsize=8)
+    axes[0].figure.suptitle(title)
+    return axes[0].figure
+
+
+@_recorded
+def lag_by_partition(table: pd.DataFrame, partitions: list[str], names: dict[str, str],
+                     marks=(), title: str = "Consumer lag per partition, from each source"):
+    """Small multiples: one panel per partition, one line per source, changes marked.
+
+    Args:
+        table: ``labkit.analysis.lag.lag_table`` (t, partition, member, lag_<source>).
+        partitions: the partitions, one panel each, in this order.
+        names: source -> its name for people (the ``lag_<source>`` columns drawn).
+        marks: ``(t, action, who)`` triples for ``event_markers`` (labelled on the top
+            panel only).
+        title: the figure's title.
+    """
+    fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 1.7 * len(partitions) + 1),
+                             sharex=True, layout="constrained")
+    axes = np.atleast_1d(axes)
+    for index, (ax, part) in enumerate(zip(axes, partitions, strict=True)):
+        rows = table[table.partition == part].sort_values("t")
+        for source, name in names.items():
+            color, marker, style = _LAG_LOOKS.get(source, ("black", "", "-"))
+            ax.plot(rows.t, rows[f"lag_{source}"], color=color, ls=style, lw=1.1,
+                    marker=marker or None, ms=2.5, mfc="none", label=name)
+        event_markers(ax, list(marks), labels=index == 0)
+        owners = list(dict.fromkeys(rows.member.dropna()))
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("messages")
+        ax.text(0.005, 0.96, f"partition {part.rsplit('-', 1)[1]}, owned by "
+                f"{', then '.join(owners) or 'nobody'}", transform=ax.transAxes,
+                ha="left", va="top", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    axes[-1].set_xlabel("seconds since the group started")
+    axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.35), ncols=len(names), fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+# -- notebook 07: a delivery latency in parts, from librdkafka's statistics ---------------
+
+_PART_COLORS = {"queued_ms": "C0", "outbuf_ms": "C1", "rtt_ms": "C2"}
+_PART_NAMES = {"queued_ms": "queued in the client (int_latency)",
+               "outbuf_ms": "in the output buffer (outbuf_latency)",
+               "rtt_ms": "round trip to the broker (rtt)"}
+
+
+def _parts_ceiling(heights: np.ndarray) -> float | None:
+    """A y limit that keeps the bars readable beside far taller ones (None: no clipping).
+
+    Bars over 5 times the median are cut: the limit is 1.6 times the tallest of the others.
+    """
+    finite = heights[np.isfinite(heights)]
+    if len(finite) < 3:
+        return None
+    tall = finite > 5 * np.median(finite)
+    if not tall.any() or tall.all():
+        return None
+    return float(finite[~tall].max() * 1.6)
+
+
+@_recorded
+def latency_parts_bars(table: pd.DataFrame, axes=None,
+                       title: str = "Where a message's delivery time goes"):
+    """Stacked latency parts per producer setting, the per-message measurement beside each.
+
+    One panel per mode (fixed rate, flat out), one bar per setting: librdkafka's
+    queued / output buffer / round-trip means stacked; beside it labkit's measured mean
+    (black diamond) and median (open circle) of the same messages, and the band the parts'
+    per-message mean must lie in (thin line). A bar far taller than the others is cut at
+    the panel's top and its numbers written in it.
+
+    Args:
+        table: ``labkit.analysis.client_stats.parts_table`` (mode, acks, linger_ms, the
+            parts, total_*_ms, measured_mean_ms, measured_p50_ms).
+        axes: one axes per mode present (a new figure if None).
+        title: the figure's title.
+    """
+    modes = [m for m in ("fixed", "flat", "burst") if m in set(table["mode"])]
+    modes += [m for m in dict.fromkeys(table["mode"]) if m not in modes]
+    if axes is None:
+        _, axes = plt.subplots(1, len(modes), figsize=(6.5 * len(modes), 4.4),
+                               layout="constrained", squeeze=False)
+        axes = axes[0]
+    names = {"fixed": "at a fixed rate", "flat": "flat out", "burst": "with a burst"}
+    for ax, mode in zip(axes, modes, strict=False):
+        rows = table[table["mode"] == mode]
+        x = np.arange(len(rows))
+        bottom = np.zeros(len(rows))
+        tops = np.fmax.reduce([rows.total_ms.fillna(0).to_numpy(),
+                               rows.total_high_ms.fillna(0).to_numpy(),
+                               rows.measured_mean_ms.fillna(0).to_numpy()])
+        ceiling = _parts_ceiling(tops)
+        for part, color in _PART_COLORS.items():
+            values = rows[part].fillna(0).to_numpy()
+            ax.bar(x, values, 0.55, bottom=bottom, color=color, label=_PART_NAMES[part])
+            bottom += values
+        beside = x + 0.4
+        ax.vlines(beside, rows.total_low_ms, rows.total_high_ms, color="0.35", lw=1.2,
+                  label="band of the parts' per-message mean")
+        ax.plot(beside, rows.measured_mean_ms, "D", color="black", ms=6,
+                label="measured per message: mean")
+        ax.plot(beside, rows.measured_p50_ms, "o", mfc="white", mec="black", ms=6,
+                label="measured per message: median")
+        if ceiling is not None:
+            ax.set_ylim(0, ceiling)
+            for xi, row, top in zip(x, rows.itertuples(), tops, strict=True):
+                if top > ceiling:
+                    ax.text(xi, ceiling * 0.97, f"cut: parts {row.total_ms:,.0f} ms\n"
+                            f"measured {row.measured_mean_ms:,.0f} ms",
+                            ha="center", va="top", fontsize=7.5, color="white",
+                            fontweight="bold", rotation=90)
+        else:
+            ax.set_ylim(0, max(tops.max(), 1) * 1.12)
+        ticks = [f"linger.ms={r.linger_ms}\nacks={r.acks}" for r in rows.itertuples()]
+        if mode not in names:  # runs of a panel: their own names first
+            ticks = [f"{label}\n{tick}" for label, tick in zip(rows.index, ticks, strict=True)]
+        ax.set_xticks(x, ticks, fontsize=8)
+        ax.set_xlim(-0.5, len(rows) - 0.3)
+        ax.set_ylabel("mean delivery latency (ms)")
+        ax.set_title(names.get(mode, mode), fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
+    axes[0].figure.suptitle(title)
+    return axes[0].figure
+
+
+@_recorded
+def latency_parts_over_time(parts: pd.DataFrame, measured: pd.DataFrame,
+                            burst: tuple[float, float] | None = None, axes=None,
+                            title: str = "The parts of the delivery latency through a burst"):
+    """Messages batched per second, and the latency's parts, per statistics window.
+
+    Top: messages the client put into batches per second (int_latency's count over the
+    window, log scale). Bottom: the window's parts stacked (each window's means), and
+    labkit's measured mean latency of the reports served in that window (black line).
+    ``burst`` is shaded and named on both.
+
+    Args:
+        parts: ``client_stats.latency_parts(..., per="window")`` on the run's clock.
+        measured: ``client_stats.measured_by_window`` of the same windows.
+        burst: (start, end) of the flat-out stretch, seconds on the run's clock.
+        axes: two axes, top and bottom (a new figure if None).
+        title: the figure's title.
+    """
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained",
+                               height_ratios=[1, 2.2])
+    top, ax = axes
+    edges = np.append(parts.t_start.to_numpy(), parts.t.to_numpy()[-1:])
+    seconds = (parts.t - parts.t_start).to_numpy()
+    per_s = parts.messages.to_numpy() / np.where(seconds > 0, seconds, np.nan)
+    top.stairs(np.where(per_s > 0, per_s, np.nan), edges, color="0.3", lw=1.2)
+    top.set_yscale("log")
+    top.set_ylabel("messages batched\nper second")
+    bottom = np.zeros(len(parts))
+    for part, color in _PART_COLORS.items():
+        values = parts[part].fillna(0).to_numpy()
+        ax.stairs(bottom + values, edges, baseline=bottom, fill=True, color=color,
+                  label=_PART_NAMES[part])
+        bottom += values
+    middle = ((measured.t_start + measured.t) / 2).to_numpy()
+    ax.plot(middle, measured.mean_ms, "-o", color="black", ms=2.5, lw=1,
+            label="measured per message: mean of the reports served in the window")
+    if burst is not None:
+        for each in axes:
+            each.axvspan(*burst, color="C3", alpha=0.12, lw=0)
+        top.text((burst[0] + burst[1]) / 2, 1.02, "flat out",
+                 transform=top.get_xaxis_transform(), ha="center", va="bottom", fontsize=9,
+                 color="C3")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(0, np.nanmax([np.nanmax(bottom), np.nanmax(measured.mean_ms)]) * 1.08)
+    ax.set_xlabel("time since the first message (s)")
+    ax.set_ylabel("mean delivery latency (ms)")
+    handles, labels = ax.get_legend_handles_labels()
+    top.figure.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8)
+    top.figure.suptitle(title)
+    return top.figure
+
+
+# -- backpressure: a producer faster than its link (notebook 08) ------------------------------
+
+
+@_recorded
+def backpressure_costs(table: pd.DataFrame, capacity_msgs: float | None = None,
+                       title: str = "What each way of living with a full queue costs"):
+    """Per strategy: delivered msg/s, latency, and the message bytes held at the peak.
+
+    Three panels sharing the strategies' names: delivered messages a second (beside what
+    the link carries, if given); p50 bars and p99 whiskers of the delivery latency
+    (``produce()`` to report) and of the time from the application's wish to the report;
+    the peak bytes held, librdkafka's own (``msg_size``) and the application queue's.
+
+    Args:
+        table: ``labkit.analysis.backpressure.strategy_table`` (index: strategy names).
+        capacity_msgs: messages a second the link carries (a line), or None: its Mbit/s
+            over the bytes each message took on the wire.
+        title: the figure's title.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 1.0 + 0.75 * len(table)), sharey=True,
+                             layout="constrained")
+    y = np.arange(len(table))
+    colors = [f"C{i % 10}" for i in range(len(table))]
+    ax = axes[0]
+    bars = ax.barh(y, table.msgs_per_s.astype(float), color=colors, height=0.6)
+    # Written inside the bars: the link's line passes just beyond their ends.
+    ax.bar_label(bars, fmt="{:,.0f}", fontsize=8, label_type="center", color="white",
+                 fontweight="bold")
+    top = float(table.msgs_per_s.max())
+    if capacity_msgs:
+        ax.axvline(capacity_msgs, color="tab:red", ls=":", lw=1.5,
+                   label=f"what the link carries: {capacity_msgs:,.0f} msg/s")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), fontsize=8)
+        top = max(top, capacity_msgs)
+    ax.set_xlim(0, 1.3 * top)
+    ax.set_xlabel("delivered messages/s")
+    ax.set_yticks(y, list(table.index))
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_title("throughput", fontsize=10)
+    ax = axes[1]
+    for shift, prefix, color, name in ((-0.17, "delivery_ms", "C0",
+                                        "delivery: produce() to report"),
+                                       (0.17, "total_ms", "C3",
+                                        "from the application's wish to report")):
+        p50, p99 = table[f"{prefix}_p50"].astype(float), table[f"{prefix}_p99"].astype(float)
+        ax.barh(y + shift, p50, height=0.32, color=color, alpha=0.8,
+                label=f"{name} (bar p50, whisker to p99)")
+        ax.hlines(y + shift, p50, p99, color="black", lw=1)
+        ax.plot(p99, y + shift, "|", color="black", ms=8)
+        for yy, value, far in zip(y + shift, p50, p99, strict=True):
+            ax.annotate(f"{value:,.0f}", (max(far, value), yy), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlim(0, 1.25 * float(np.nanmax(table[["delivery_ms_p99", "total_ms_p99"]]
+                                          .to_numpy(dtype=float))))
+    ax.set_xlabel("latency (ms): p50 written")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), fontsize=8)
+    ax.set_title("latency", fontsize=10)
+    ax = axes[2]
+    client = table.peak_client_bytes.astype(float) / 1024
+    app = table.peak_app_bytes.astype(float) / 1024
+    ax.barh(y, client, height=0.6, color="C0", alpha=0.8,
+            label="librdkafka (its msg_size statistic)")
+    ax.barh(y, app, left=client, height=0.6, color="C1", alpha=0.8,
+            label="the application queue (messages × value bytes)")
+    for yy, a, b in zip(y, client, app, strict=True):
+        ax.annotate(f"{a + b:,.0f} KiB", (a + b, yy), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+    ax.set_xlim(0, 1.35 * float((client + app).max()))
+    ax.set_xlabel("message bytes held at the peak (KiB)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), fontsize=8)
+    ax.set_title("memory: bytes held, not the process's RSS", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+@_recorded
+def backpressure_held(held: dict[str, pd.DataFrame], queues: dict[str, pd.DataFrame],
+                      limit: int, title: str = "Where the messages waited, over time"):
+    """Per strategy (columns): the messages held, and how far behind the application fell.
+
+    Top row: the messages the producer held, counted from labkit's per-message times (a
+    line) and as librdkafka's ``msg_cnt`` statistic says (dots), the application queue's
+    messages, and ``queue.buffering.max.messages`` (dotted). Bottom row: how late the
+    application's latest hand-off was against its fixed-rate schedule.
+
+    Args:
+        held: strategy name -> ``labkit.analysis.backpressure.held_over_time``.
+        queues: strategy name -> ``labkit.analysis.client_stats.client_queue``.
+        limit: ``queue.buffering.max.messages``.
+        title: the figure's title.
+    """
+    fig, axes = plt.subplots(2, len(held), figsize=(4.2 * len(held) + 1, 5.2), sharey="row",
+                             squeeze=False, layout="constrained",
+                             gridspec_kw={"height_ratios": [2, 1]})
+    for column, (name, frame) in enumerate(held.items()):
+        top, bottom = axes[0][column], axes[1][column]
+        top.plot(frame.t, frame.client_msgs, color="C0", lw=1.5,
+                 label="held by the producer (labkit's count)")
+        queue = queues.get(name)
+        if queue is not None and len(queue):
+            top.plot(queue.t, queue.msg_cnt, "o", color="black", ms=3,
+                     label="librdkafka's msg_cnt statistic")
+        if frame.app_msgs.max() > 0:
+            top.plot(frame.t, frame.app_msgs, color="C1", lw=1.5, ls="--",
+                     label="in the application queue")
+        top.axhline(limit, color="tab:red", ls=":", lw=1.2,
+                    label=f"queue.buffering.max.messages={limit:,}")
+        top.set_title(name, fontsize=9)
+        bottom.plot(frame.t, frame.behind_s, color="C2", lw=1.5)
+        bottom.fill_between(frame.t, frame.behind_s, color="C2", alpha=0.2)
+        bottom.set_xlabel("seconds since the run started")
+        top.sharex(bottom)
+    # Limits once everything is drawn: a shared axis fixed early would clip the others.
+    highest = max([limit, *(max(f.client_msgs.max(), f.app_msgs.max()) for f in held.values())])
+    axes[0][0].set_ylim(0, 1.08 * highest)
+    behind = max([0.0, *(f.behind_s.max() for f in held.values())])
+    axes[1][0].set_ylim(0, 1.1 * behind if behind > 0 else 1.0)
+    axes[0][0].set_ylabel("messages held")
+    axes[1][0].set_ylabel("application behind\nits schedule (s)")
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+               ncol=min(4, len(handles)), fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+@_recorded
+def timeout_timeline(records: pd.DataFrame, leaders: pd.DataFrame, events: pd.DataFrame,
+                     zero_wall: float, message_timeout_ms: float, bucket_s: float = 0.25,
+                     title: str = "A partition whose only replica is down"):
+    """Delivery reports through a leaderless stretch, against ``message.timeout.ms``.
+
+    Top: acknowledgements and ``_MSG_TIMED_OUT`` reports per second, by the time the
+    report came. Bottom: each message's wait from ``produce()`` to its report, by the time it
+    was sent (log scale), with ``message.timeout.ms`` dashed. Shaded: while the metadata
+    still named the dead broker as leader, and while it named no leader; the kill and the
+    restart are marked as every fault is.
+
+    Args:
+        records: the producer's records, t_send and t_delivered on the run's clock.
+        leaders: the partition's leader samples (t, leader; -1: none).
+        events: the fault events (kill, restart).
+        zero_wall: epoch seconds at t = 0.
+        message_timeout_ms: the producer's ``message.timeout.ms``.
+        bucket_s: bucket width of the top panel (s).
+        title: the figure's title.
+    """
+    from labkit.analysis.backpressure import no_leader
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.6), sharex=True,
+                                      layout="constrained",
+                                      gridspec_kw={"height_ratios": [1, 2.2]})
+    killed = float(events.t_s[events.action == "kill"].min()) if len(events) else 0.0
+    gone, back = no_leader(leaders, killed)
+    end = float(np.nanmax([records.t_delivered.max(), records.t_send.max()]))
+    spans = [(killed, gone if np.isfinite(gone) else end, "0.85",
+              "the metadata still names the dead broker as leader")]
+    if np.isfinite(gone):
+        spans.append((gone, back if np.isfinite(back) else end, "#f4c7c3",
+                      "the metadata names no leader"))
+    for ax in (top, bottom):
+        for start, stop, color, name in spans:
+            ax.axvspan(start, stop, color=color, alpha=0.6, lw=0,
+                       label=name if ax is bottom else None)
+    ok = records[records.error == ""]
+    timed = records[records.error == "_MSG_TIMED_OUT"]
+    other = records[~records.error.isin(["", "_MSG_TIMED_OUT", "unreported", "BufferError"])]
+    # (A label starting with "_" is left out of a legend: the error is named in words first.)
+    for rows, color, name in ((ok, "tab:green", "acknowledged"),
+                              (timed, "tab:red", "timed out (_MSG_TIMED_OUT)"),
+                              (other, "black", "other errors")):
+        if rows.empty:
+            continue
+        counts = rates.per_second(rows.t_delivered, bucket_s)
+        top.step(counts.index, counts.to_numpy(), where="post", color=color, label=name)
+    _fault_longest_silence(top, records.t_delivered.dropna(), bucket_s, what="reports")
+    top.set_ylabel("reports/s")
+    top.set_ylim(bottom=0)
+    top.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    bottom.scatter(ok.t_send, ok.t_delivered - ok.t_send, s=4, color="tab:green",
+                   label="acknowledged")
+    if len(timed):
+        bottom.scatter(timed.t_send, timed.t_delivered - timed.t_send, s=10, marker="x",
+                       lw=0.8, color="tab:red", label="timed out (_MSG_TIMED_OUT)")
+    if len(other):
+        bottom.scatter(other.t_send, other.t_delivered - other.t_send, s=10, marker="+",
+                       color="black", label="other errors")
+    bottom.axhline(message_timeout_ms / 1000, color="black", ls="--", lw=1,
+                   label=f"message.timeout.ms={message_timeout_ms:,.0f}")
+    bottom.set_yscale("log")
+    _fault_plain_log_ticks(bottom.yaxis)
+    bottom.set_ylabel("produce() to report (s)")
+    bottom.set_xlabel("seconds since the run started (bottom: by the time each message was sent)")
+    bottom.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, markerscale=2)
+    for ax in (top, bottom):
+        fault_markers(ax, events, zero_wall, labels=ax is top)
+    fig.suptitle(title)
+    return fig

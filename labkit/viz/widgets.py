@@ -4,7 +4,11 @@ The producer panel runs ``labkit.workloads.producer.run_producer`` with the chos
 redraws ``labkit.viz.plots.producer_dashboard`` in place, keeping earlier runs for comparison.
 The consumer panel drives a ``labkit.workloads.consumer.ConsumerGroup`` and redraws its rebalance
 timeline and per-member throughput. The network panel runs
-``labkit.experiments.network_latency.measure`` under the delay and link limit chosen.
+``labkit.experiments.network_latency.measure`` under the delay and link limit chosen, the
+internals panel ``labkit.experiments.client_internals.run_with_stats`` (a delivery latency in
+parts), the backpressure panel ``labkit.experiments.backpressure.compare_strategies``. Every
+panel but the consumer's has the same shape (``_runs_panel``): controls, Run, Clear runs, and
+every run so far redrawn.
 """
 
 from __future__ import annotations
@@ -47,6 +51,55 @@ def _run_in(out, button, run, redraw) -> None:
         button.disabled = False
     redraw()
 
+
+def _runs_panel(columns: list[list], run, draw, attribute: str = "runs"):
+    """Show a panel of controls, Run and Clear runs buttons, and every run so far.
+
+    Run calls ``run(runs)``, which appends what it made (through ``_run_in``, so a bad
+    value is told in the panel); then ``draw(runs)`` fills the output again. Clear runs
+    empties the list.
+
+    Args:
+        columns: the controls, one list of widgets per column, side by side; the buttons
+            go at the foot of the last column.
+        run: makes a run with the controls' values and appends it to the list it is given.
+        draw: displays tables and figures of the runs (a non-empty list) in the output.
+        attribute: the panel attribute that holds the list (``panel.runs``).
+
+    Returns:
+        The panel widget, already displayed.
+    """
+    run_button = w.Button(description="Run", button_style="primary")
+    clear_button = w.Button(description="Clear runs")
+    out = w.Output()
+    runs: list = []
+
+    def redraw():
+        out.clear_output(wait=True)
+        with out:
+            if runs:
+                draw(runs)
+
+    def on_clear(_):
+        runs.clear()
+        redraw()
+
+    run_button.on_click(lambda _: _run_in(out, run_button, lambda: run(runs), redraw))
+    clear_button.on_click(on_clear)
+    *first, last = columns
+    panel = w.VBox([w.HBox([*(w.VBox(c) for c in first),
+                            w.VBox([*last, w.HBox([run_button, clear_button])])]), out])
+    setattr(panel, attribute, runs)
+    display(panel)
+    return panel
+
+
+def _show(*figures) -> None:
+    """Display figures in a panel's output and close them (the output keeps the image)."""
+    for fig in figures:
+        display(fig)
+        plt.close(fig)
+
 def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     """Show a producer control panel: settings, a Run button, and the dashboard.
 
@@ -73,44 +126,20 @@ def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
                        style=style)
     rate = w.IntText(value=0, description="rate msg/s (0=max)", style=style)
     count = w.IntText(value=messages, description="messages", style=style)
-    run_button = w.Button(description="Run", button_style="primary")
-    clear_button = w.Button(description="Clear runs")
-    out = w.Output()
-    runs: list = []
 
-    def redraw():
-        out.clear_output(wait=True)
-        with out:
-            if runs:
-                display(pd.DataFrame([r.totals() for r in runs]))
-                fig = plots.producer_dashboard(runs)
-                display(fig)
-                plt.close(fig)
+    def draw(runs):
+        display(pd.DataFrame([r.totals() for r in runs]))
+        _show(plots.producer_dashboard(runs))
 
-    def run():
+    def run(runs):
         config = producer_settings(acks.value, linger.value, batch.value, compression.value,
                                    partitioner.value)
         runs.append(run_producer(cluster, config, messages=count.value,
                                  rate=rate.value or None, size=size.value, keys=keys.value,
                                  topics=topics, progress=True))
 
-    def on_run(_):
-        _run_in(out, run_button, run, redraw)
-
-    def on_clear(_):
-        runs.clear()
-        redraw()
-
-    run_button.on_click(on_run)
-    clear_button.on_click(on_clear)
-    panel = w.VBox([
-        w.HBox([w.VBox([acks, linger, batch, compression, partitioner]),
-                w.VBox([keys, size, rate, count, w.HBox([run_button, clear_button])])]),
-        out,
-    ])
-    panel.runs = runs
-    display(panel)
-    return panel
+    return _runs_panel([[acks, linger, batch, compression, partitioner],
+                        [keys, size, rate, count]], run, draw)
 
 
 PANEL_STRATEGIES = {
@@ -252,34 +281,24 @@ def network_panel(cluster: Cluster, topics=LAB_TOPICS):
                              description="compression", style=style)
     rate = w.IntText(value=1_000, description="rate msg/s", style=style)
     seconds = w.FloatText(value=2, description="seconds", style=style)
-    run_button = w.Button(description="Run", button_style="primary")
-    clear_button = w.Button(description="Clear runs")
-    out = w.Output()
-    measured: list = []
 
-    def redraw():
-        out.clear_output(wait=True)
-        with out:
-            if not measured:
-                return
-            names = {}
-            for m in measured:
-                limit = f", link {m.link_mbit:g} Mbit/s" if m.link_mbit else ""
-                names[(m.delay_ms, f"{m.run.label}{limit} #{len(names) + 1}")] = m
-            table = network_costs.delay_table({key: m.run for key, m in names.items()})
-            table["wire_bytes_per_msg"] = [
-                network_costs.wire_bytes(m.connections).sum() / max(m.run.delivered, 1)
-                for m in names.values()]
-            display(table[["msgs_per_s", "share_of_offered", "p50_ms", "p99_ms",
-                           "msgs_per_request", "wire_bytes_per_msg"]].round(2))
-            fig = plots.percentile_curves(
-                {f"{d:g} ms · {name}": metrics.percentile_curve(m.run.records)
-                 for (d, name), m in names.items()},
-                title="Delivery latency by percentile, per run")
-            display(fig)
-            plt.close(fig)
+    def draw(measured):
+        names = {}
+        for m in measured:
+            limit = f", link {m.link_mbit:g} Mbit/s" if m.link_mbit else ""
+            names[(m.delay_ms, f"{m.run.label}{limit} #{len(names) + 1}")] = m
+        table = network_costs.delay_table({key: m.run for key, m in names.items()})
+        table["wire_bytes_per_msg"] = [
+            network_costs.wire_bytes(m.connections).sum() / max(m.run.delivered, 1)
+            for m in names.values()]
+        display(table[["msgs_per_s", "share_of_offered", "p50_ms", "p99_ms",
+                       "msgs_per_request", "wire_bytes_per_msg"]].round(2))
+        _show(plots.percentile_curves(
+            {f"{d:g} ms · {name}": metrics.percentile_curve(m.run.records)
+             for (d, name), m in names.items()},
+            title="Delivery latency by percentile, per run"))
 
-    def run():
+    def run(measured):
         config = {"acks": acks.value, "linger.ms": linger.value, "batch.size": batch.value,
                   "compression.type": compression.value}
         measured.append(measure(
@@ -288,21 +307,110 @@ def network_panel(cluster: Cluster, topics=LAB_TOPICS):
             messages=max(1, round(rate.value * seconds.value)), rate=rate.value,
             topics=topics, progress=True))
 
-    def on_run(_):
-        _run_in(out, run_button, run, redraw)
+    return _runs_panel([[delay, link, rate, seconds], [acks, linger, batch, compression]],
+                       run, draw, "measured")
 
-    def on_clear(_):
-        measured.clear()
-        redraw()
 
-    run_button.on_click(on_run)
-    clear_button.on_click(on_clear)
-    panel = w.VBox([
-        w.HBox([w.VBox([delay, link, rate, seconds]),
-                w.VBox([acks, linger, batch, compression,
-                        w.HBox([run_button, clear_button])])]),
-        out,
-    ])
-    panel.measured = measured
-    display(panel)
-    return panel
+def internals_panel(cluster: Cluster, topic: str):
+    """Show a control panel for notebook 07: a producer's latency in parts, per setting.
+
+    Each Run calls ``labkit.experiments.client_internals.run_with_stats`` (the function notebook
+    07's sweep runs for every setting) with the chosen linger.ms, acks and rate (0: flat
+    out), and redraws ``plots.latency_parts_bars`` of every run so far, from
+    ``client_stats.parts_table``.
+
+    Args:
+        cluster: where to produce.
+        topic: the topic to write (``client_internals.prepare_topic``).
+
+    Returns:
+        The panel widget (already displayed); ``panel.measured`` holds the runs made.
+    """
+    from labkit.analysis import client_stats
+    from labkit.experiments.client_internals import run_with_stats
+
+    style = {"description_width": "130px"}
+    linger = w.Dropdown(options=[0, 5, 50, 100], value=5, description="linger.ms", style=style)
+    acks = w.Dropdown(options=["0", "1", "all"], value="all", description="acks", style=style)
+    rate = w.IntText(value=1_000, description="rate msg/s (0=max)", style=style)
+    seconds = w.FloatText(value=2, description="seconds (at a rate)", style=style)
+    count = w.IntText(value=100_000, description="messages (flat out)", style=style)
+
+    def draw(measured):
+        table = client_stats.parts_table(measured)
+        table["mode"] = "runs so far"
+        display(table[["queued_ms", "outbuf_ms", "rtt_ms", "total_ms", "measured_mean_ms",
+                       "msgs_per_request"]].round(2))
+        _show(plots.latency_parts_bars(table, title="Delivery latency in parts, per run"))
+
+    def run(measured):
+        config = {"acks": acks.value, "linger.ms": linger.value}
+        flat = rate.value == 0
+        measured.append(run_with_stats(
+            cluster, config, topic, rate=None if flat else rate.value,
+            messages=count.value if flat else None, duration=None if flat else seconds.value,
+            label=f"#{len(measured) + 1} " + ("flat out" if flat else f"{rate.value:,} msg/s")))
+
+    return _runs_panel([[linger, acks], [rate, seconds, count]], run, draw, "measured")
+
+
+def backpressure_panel(cluster: Cluster, topic: str, mbit: float = 2.0,
+                       queue_max_messages: int = 500, rate: int = 4000, app_queue: int = 1000,
+                       size: int = 200):
+    """Show a control panel for notebook 08: a producer faster than its link.
+
+    Each Run calls ``labkit.experiments.backpressure.compare_strategies`` (the function the
+    notebook runs) with the chosen link limit, producer queue, application queue, rate and
+    strategy (or all three), and redraws ``plots.backpressure_costs`` and
+    ``plots.backpressure_held`` of every run so far.
+
+    Args:
+        cluster: a local cluster behind the lab network (``labkit.connect(network=True)``).
+        topic: the topic to write (``backpressure.make_topic``).
+        mbit: initial rate limit of the producer's link (Mbit/s).
+        queue_max_messages: initial ``queue.buffering.max.messages``.
+        rate: initial msg/s the application wants to send.
+        app_queue: initial application queue capacity (messages).
+        size: value bytes per message.
+
+    Returns:
+        The panel widget (already displayed); ``panel.runs`` holds the runs made.
+    """
+    from labkit.analysis import backpressure as pressure
+    from labkit.analysis import client_stats
+    from labkit.experiments import backpressure
+
+    style = {"description_width": "170px"}
+    link = w.FloatText(value=mbit, description="link Mbit/s (each way)", style=style)
+    queue_max = w.IntText(value=queue_max_messages, description="queue.buffering.max.messages",
+                          style=style)
+    ways = backpressure.ON_FULL_STRATEGIES
+    strategy = w.Dropdown(options=[("all three", "all"), *[(name, key) for key, name
+                                                           in ways.items()]],
+                          value="all", description="strategy", style=style)
+    wanted = w.IntText(value=rate, description="msg/s wanted", style=style)
+    seconds = w.FloatText(value=2.0, description="seconds", style=style)
+    app = w.IntText(value=app_queue, description="application queue (msgs)", style=style)
+
+    def draw(runs):
+        named = {f"#{k + 1} {r.label}, {r.mbit:g} Mbit/s, queue "
+                 f"{r.config['queue.buffering.max.messages']}": r for k, r in enumerate(runs)}
+        table = pressure.strategy_table(named)
+        display(table[["made", "dropped", "delivered", "msgs_per_s", "delivery_ms_p50",
+                       "total_ms_p50", "blocked_s", "peak_held_bytes"]].round(1))
+        latest = list(named.items())[-3:]
+        _show(plots.backpressure_costs(table),
+              plots.backpressure_held(
+                  {name: pressure.held_over_time(pressure.journeys(r.wanted, r.run.records))
+                   for name, r in latest},
+                  {name: client_stats.client_queue(r.run.stats, r.zero) for name, r in latest},
+                  limit=int(runs[-1].config["queue.buffering.max.messages"])))
+
+    def run(runs):
+        chosen = list(ways) if strategy.value == "all" else [strategy.value]
+        config = backpressure.queue_settings(queue_max.value, 1024, **{"linger.ms": 5})
+        runs.extend(backpressure.compare_strategies(
+            cluster, topic, chosen, config, link.value, rate=wanted.value,
+            seconds=seconds.value, size=size, app_queue=app.value).values())
+
+    return _runs_panel([[link, queue_max, strategy], [wanted, seconds, app]], run, draw)

@@ -159,6 +159,8 @@ class _ConsumerMember(MemberThread):
     def _on_stats(self, text):
         stats = json.loads(text)
         now = time.monotonic() - self.group.t0
+        if self.group.keep_stats:
+            self.group._stats.append((self.member, stats))
         for topic, tstats in stats.get("topics", {}).items():
             for pid, pstats in tstats.get("partitions", {}).items():
                 # Lag behind what this member has processed (stored offsets), not behind
@@ -166,6 +168,19 @@ class _ConsumerMember(MemberThread):
                 lag = pstats.get("consumer_lag_stored", pstats.get("consumer_lag", -1))
                 if pid != "-1" and f"{topic}-{pid}" in self.assignment and lag >= 0:
                     self.group._lag.append((now, self.member, topic, int(pid), lag))
+
+    def _sample_positions(self, consumer) -> None:
+        """Record this member's positions, with the high watermarks its fetches brought.
+
+        A Consumer is not thread-safe, so this runs on the member's own thread, right
+        after a poll: a position moves only inside a poll, so it holds until the next one.
+        """
+        now = time.monotonic() - self.group.t0
+        for tp in consumer.position(consumer.assignment()):
+            if tp.offset >= 0:
+                _, high = consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+                self.group._positions.append(
+                    (now, self.member, tp.topic, tp.partition, tp.offset, high))
 
     def run(self):
         group, consumer = self.group, self.consumer
@@ -186,6 +201,8 @@ class _ConsumerMember(MemberThread):
                     self.event("error", detail=str(exc.args[0]))
                     continue
                 batch_len = len(batch)
+                if batch_len and group.track_positions:
+                    self._sample_positions(consumer)
                 if group.fast and not any(m.error() for m in batch):
                     # No work to simulate and nothing to do per message: record the batch
                     # in one go (the marks are decoded later, in messages()).
@@ -260,6 +277,9 @@ class ConsumerGroup(MemberGroup):
             client holds, up to this many; a batch does not wait to fill).
         poll_timeout: seconds a poll waits when the client holds no message.
         stats_interval_ms: librdkafka statistics interval (for lag), 0 to turn off.
+        track_positions: after every poll that returned messages, each member records its
+            positions (``positions()``).
+        keep_stats: keep every statistics document of every member (``stats()``).
 
     Records (DataFrames, readable while running):
         ``messages()``: member, topic, partition, offset, key, run_id, msg_id, t (s since the
@@ -268,7 +288,12 @@ class ConsumerGroup(MemberGroup):
         revoke, lost, error, commit, leave, crash, pause, resume.
         ``t`` is seconds since the group started; ``started_wall`` is that moment on the
         wall clock (epoch seconds), to line events up with producer runs and faults.
-        ``lag()``: t, member, topic, partition, lag (librdkafka's consumer_lag).
+        ``lag()``: t, member, topic, partition, lag (librdkafka's consumer_lag_stored).
+        ``stats()`` (with ``keep_stats``): (member, parsed statistics) pairs, in the order
+        the members' polls served them (``labkit.analysis.client_stats`` reads them).
+        ``positions()`` (with ``track_positions``): t, member, topic, partition, position
+        (the next offset the member's poll returns), high_cached (the high watermark of the
+        member's last fetch response, ``get_watermark_offsets(cached=True)``).
 
     Raises:
         ValueError: a bad argument or consumer setting, named with what is allowed.
@@ -279,7 +304,8 @@ class ConsumerGroup(MemberGroup):
                  member_config: dict[str, dict[str, Any]] | None = None,
                  processing: float | tuple[float, float] = 0.0, commit: str = "auto",
                  commit_every: int = 1, commit_on_revoke: bool = False, batch_size: int = 100,
-                 poll_timeout: float = 0.1, stats_interval_ms: int = 500):
+                 poll_timeout: float = 0.1, stats_interval_ms: int = 500,
+                 track_positions: bool = False, keep_stats: bool = False):
         if commit not in COMMIT_MODES:
             raise ValueError(f"commit={commit!r} is not a commit mode; use one of "
                              f"{', '.join(COMMIT_MODES)}")
@@ -306,11 +332,14 @@ class ConsumerGroup(MemberGroup):
         self.commit_on_revoke = commit_on_revoke
         self.batch_size, self.poll_timeout = batch_size, poll_timeout
         self.stats_interval_ms = stats_interval_ms
+        self.track_positions, self.keep_stats = track_positions, keep_stats
         # Nothing to do per message: members may record whole batches at once.
         self.fast = self.processing[1] == 0 and commit in ("auto", "sync-per-batch", "async")
         self._overrides: dict[str, dict[str, Any]] = {}
         self._rows: list[tuple] = []
         self._lag: list[tuple] = []
+        self._stats: list[tuple[str, dict]] = []
+        self._positions: list[tuple] = []
         self.started_wall = time.time()  # wall clock (epoch s) at which ``t`` is 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -445,6 +474,15 @@ class ConsumerGroup(MemberGroup):
     def lag(self) -> pd.DataFrame:
         """Consumer lag samples from librdkafka's statistics."""
         return pd.DataFrame(list(self._lag), columns=["t", "member", "topic", "partition", "lag"])
+
+    def stats(self) -> list[tuple[str, dict]]:
+        """Every member's statistics so far (with ``keep_stats``; see the class docstring)."""
+        return list(self._stats)
+
+    def positions(self) -> pd.DataFrame:
+        """The members' positions after each poll (with ``track_positions``; see above)."""
+        return pd.DataFrame(list(self._positions), columns=[
+            "t", "member", "topic", "partition", "position", "high_cached"])
 
     def assignment(self) -> dict[str, list[str]]:
         """Current partitions of each live member, as the members' callbacks saw them."""

@@ -243,12 +243,20 @@ def make_keys(scheme: str, count: int, key_count: int = 100, zipf_s: float = 1.2
     return [f"key-{i}".encode() for i in range(count)]
 
 
-def make_payloads(size: int, kind: str = "json", pool: int = 1024, seed: int = 0) -> list[bytes]:
+POOL_BYTES = 64 * 1024 * 1024
+"""The most memory a pool of values takes: at 900 KiB a value, 72 values, not 1,024 (0.9 GB)."""
+
+
+def make_payloads(size: int, kind: str = "json", pool: int | None = None,
+                  seed: int = 0) -> list[bytes]:
     """Return a pool of message values of exactly ``size`` bytes.
 
     "json" values look like application events (they compress as real ones do); "random"
-    values do not compress at all.
+    values do not compress at all. The pool holds ``pool`` values, by default 1,024 or as
+    many as fit in ``POOL_BYTES`` (at least 8), whichever is fewer.
     """
+    if pool is None:
+        pool = min(1024, max(8, POOL_BYTES // max(size, 1)))
     rng = np.random.default_rng(seed)
     if kind == "random":
         return [rng.bytes(size) for _ in range(pool)]
