@@ -153,4 +153,16 @@ def test_a_pool_of_large_values_stays_within_its_memory_budget():
     assert len(small) == 1024 and {len(v) for v in small} == {100}
     large = make_payloads(900 * 1024, "random")
     assert {len(v) for v in large} == {900 * 1024}
-    assert sum(map(len, large)) <= POOL_BYTES and len(large) == POOL_BYTES // (900 * 1024)
+    assert sum(map(len, large)) <= POOL_BYTES and len(large) == 64  # 72 fit: a power of two
+
+
+def test_values_larger_than_a_full_pool_are_all_sent(cluster1):
+    topic = unique_name("big-values")
+    cluster1.create_topic(topic, partitions=1, replication_factor=1,
+                          config={"max.message.bytes": str(2 * 1024 * 1024)})
+    try:
+        run = run_producer(cluster1, {"message.max.bytes": 2_000_000}, messages=80,
+                           size=900 * 1024, payload="random", topics=[topic])
+        assert run.delivered == 80, run.records.error.value_counts()
+    finally:
+        cluster1.delete_topic(topic)

@@ -244,6 +244,7 @@ def _app_queue_run(cluster: Cluster, settings: dict, topic: str, rate: float, se
     run_id = marks.new_run_id()
     head, pack = marks.head(run_id), marks.MARK.pack
     bodies = make_payloads(size - marks.MARK_SIZE)
+    pick = len(bodies) - 1  # a power of two less one (make_payloads)
     messages = max(1, int(rate * seconds))
     deliveries.reserve(messages)
     want = np.full(messages, np.nan)
@@ -259,7 +260,7 @@ def _app_queue_run(cluster: Cluster, settings: dict, topic: str, rate: float, se
                 while True:
                     ns = time.time_ns()
                     try:
-                        produce(topic, pack(head, i, ns) + bodies[i & 1023])
+                        produce(topic, pack(head, i, ns) + bodies[i & pick])
                         sent_ns[i] = ns
                         break
                     except BufferError:

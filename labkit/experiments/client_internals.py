@@ -265,6 +265,7 @@ def burst(cluster: Cluster, config: dict[str, Any] | None = None, topic: str | N
                    "on_delivery": deliveries.callback()})
     producer = Producer(client)
     bodies = make_payloads(size - marks.MARK_SIZE)
+    pick = len(bodies) - 1  # a power of two less one (make_payloads)
     head, pack = marks.head(run_id := marks.new_run_id()), marks.MARK.pack
     phases = [(before_s, rate), (burst_s, None), (after_s, rate)]
     edges: list[float] = []
@@ -294,7 +295,7 @@ def burst(cluster: Cluster, config: dict[str, Any] | None = None, topic: str | N
                 while True:
                     ns = time.time_ns()
                     try:
-                        producer.produce(topic, pack(head, i, ns) + bodies[i & 1023])
+                        producer.produce(topic, pack(head, i, ns) + bodies[i & pick])
                         deliveries.sent_ns[i] = ns
                         break
                     except BufferError:

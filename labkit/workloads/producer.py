@@ -244,7 +244,7 @@ def make_keys(scheme: str, count: int, key_count: int = 100, zipf_s: float = 1.2
 
 
 POOL_BYTES = 64 * 1024 * 1024
-"""The most memory a pool of values takes: at 900 KiB a value, 72 values, not 1,024 (0.9 GB)."""
+"""The most memory a pool of values takes: at 900 KiB a value, 64 values, not 1,024 (0.9 GB)."""
 
 
 def make_payloads(size: int, kind: str = "json", pool: int | None = None,
@@ -253,10 +253,12 @@ def make_payloads(size: int, kind: str = "json", pool: int | None = None,
 
     "json" values look like application events (they compress as real ones do); "random"
     values do not compress at all. The pool holds ``pool`` values, by default 1,024 or as
-    many as fit in ``POOL_BYTES`` (at least 8), whichever is fewer.
+    many as fit in ``POOL_BYTES`` (at least 8), whichever is fewer, rounded down to a power
+    of two: senders pick value ``i & (len(pool) - 1)`` for message ``i``.
     """
     if pool is None:
-        pool = min(1024, max(8, POOL_BYTES // max(size, 1)))
+        fit = min(1024, max(8, POOL_BYTES // max(size, 1)))
+        pool = 1 << (fit.bit_length() - 1)
     rng = np.random.default_rng(seed)
     if kind == "random":
         return [rng.bytes(size) for _ in range(pool)]
@@ -508,6 +510,7 @@ def run_producer(
 
     key_list = make_keys(keys, min(messages or 1_000_000, 1_000_000), key_count, zipf_s, seed)
     bodies = make_payloads(size - marks.MARK_SIZE if by_value else size, payload, seed=seed)
+    pick = len(bodies) - 1  # a power of two less one: message i takes value i & pick
     topic_list = list(topics)
     sent_ns = deliveries.sent_ns
     dropped_ids: list[int] = []
@@ -559,9 +562,9 @@ def run_producer(
                 ns = time_ns()  # a retry carries the time of the send that was accepted
                 try:
                     if by_value:
-                        produce(topic, pack(head, i, ns) + bodies[i & 1023], key)
+                        produce(topic, pack(head, i, ns) + bodies[i & pick], key)
                     else:
-                        produce(topic, bodies[i & 1023], key,
+                        produce(topic, bodies[i & pick], key,
                                 headers=marks.headers(run_id, i, ns), on_delivery=callback_for(i))
                     sent_ns[i] = ns
                     break

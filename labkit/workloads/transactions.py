@@ -228,11 +228,12 @@ class _Writer:
     def transaction(self, batch: int, ids: range, outcome: str) -> dict[str, Any]:
         """Send messages ``ids`` in one transaction, flush them, then commit or abort it."""
         producer, deliveries = self.producer, self.deliveries
+        pick = len(self.bodies) - 1  # a power of two less one (make_payloads)
         t_begin = self.now()
         producer.begin_transaction()
         for i in ids:
             key, ns = self.keys[i], time.time_ns()
-            producer.produce(self.topic, marks.MARK.pack(self.head, i, ns) + self.bodies[i & 1023],
+            producer.produce(self.topic, marks.MARK.pack(self.head, i, ns) + self.bodies[i & pick],
                              key.encode() if key else None)
             deliveries.sent_ns[i] = ns
             producer.poll(0)
