@@ -137,11 +137,6 @@ class QueueFull:
     zero: float
 
 
-def _zero(run: ProducerRun) -> float:
-    """The run's time 0 on the monotonic clock (librdkafka's ``ts`` / 1e6)."""
-    return time.monotonic() - (time.time() - run.started_wall)
-
-
 def queue_full(cluster: Cluster, topic: str, config: dict, mbit: float,
                messages: int = 2000, size: int = 200) -> QueueFull:
     """Call ``produce()`` ``messages`` times as fast as Python can, never waiting.
@@ -177,7 +172,7 @@ def queue_full(cluster: Cluster, topic: str, config: dict, mbit: float,
     finally:
         network.heal(client_id)
     return QueueFull(run=run, calls=deliveries.calls, config=settings, mbit=mbit,
-                     zero=_zero(run))
+                     zero=run.started_monotonic)
 
 
 @dataclass
@@ -309,7 +304,7 @@ def _app_queue_run(cluster: Cluster, settings: dict, topic: str, rate: float, se
         records=records, sent=made, delivered=int((errors == "").sum()),
         failed=int((~errors.isin(["", "BufferError", "unreported"])).sum()),
         unreported=int((errors == "unreported").sum()), buffer_errors=0, dropped=0,
-        wall_s=wall, stats=stats, started_wall=started_wall,
+        wall_s=wall, stats=stats, started_wall=started_wall, started_monotonic=t0,
         client_errors=pd.DataFrame([(t - started_wall, n, r) for t, n, r in client_errors],
                                    columns=["t", "error", "reason"]))
     wanted = pd.DataFrame({"msg_id": np.arange(made), "t_want": want[:made],
@@ -383,7 +378,7 @@ def strategy_run(cluster: Cluster, topic: str, strategy: str, config: dict, mbit
                        offered=max(1, int(rate * seconds)), calls=deliveries.calls, rate=rate,
                        seconds=seconds, mbit=mbit, size=size,
                        app_queue=app_queue if strategy == "app-queue" else 0,
-                       config=settings, zero=_zero(run))
+                       config=settings, zero=run.started_monotonic)
 
 
 def compare_strategies(cluster: Cluster, topic: str, strategies, config: dict, mbit: float,

@@ -216,10 +216,9 @@ def _labkit_run(cluster: Cluster, label: str, config: dict[str, Any], messages: 
                 size: int, payload: str, topics, stats_interval_ms: int,
                 ) -> tuple[ProducerRun, dict[str, Any]]:
     with CpuSampler(cluster) as sampler:
-        perf0, wall0 = time.perf_counter(), time.time()
         run = run_producer(cluster, config, messages=messages, size=size, payload=payload,
                            topics=topics, stats_interval_ms=stats_interval_ms, label=label)
-    start = perf0 + (run.started_wall - wall0)  # the run's t = 0 on the perf_counter clock
+    start = run.started_monotonic
     machine, broker, waited = sampler.between(start, start + run.wall_s)
     samples, full = _queue_counts(run.stats, start, start + run.wall_s)
     return run, _row(label, "labkit", messages=run.delivered, wall_s=run.wall_s,

@@ -76,11 +76,6 @@ class Sweep:
     measured: list[StatsRun] = field(default_factory=list)
 
 
-def _monotonic_zero(perf0: float, wall0: float, started_wall: float) -> float:
-    # time.perf_counter() reads CLOCK_MONOTONIC on Linux, as librdkafka's rd_clock() does.
-    return perf0 + (started_wall - wall0)
-
-
 def _check_stats(stats_interval_ms: int) -> None:
     if not isinstance(stats_interval_ms, int) or stats_interval_ms < STATS_MIN_MS:
         raise ValueError(f"stats_interval_ms={stats_interval_ms!r} must be an integer of at "
@@ -133,12 +128,11 @@ def run_with_stats(cluster: Cluster, config: dict[str, Any], topic: str, *,
     """
     _check_stats(stats_interval_ms)
     settings = validate_config(config)
-    perf0, wall0 = time.perf_counter(), time.time()
     run = run_producer(cluster, settings, messages=messages, duration=duration, rate=rate,
                        topics=[topic], stats_interval_ms=stats_interval_ms,
                        label=label or describe(settings))
     return StatsRun(run=run, mode="fixed" if rate else "flat", config=settings,
-                    zero=_monotonic_zero(perf0, wall0, run.started_wall), rate=rate)
+                    zero=run.started_monotonic, rate=rate)
 
 
 def prepare_topic(cluster: Cluster, topic: str | None = None, partitions: int = 3) -> str:
@@ -274,8 +268,8 @@ def burst(cluster: Cluster, config: dict[str, Any] | None = None, topic: str | N
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as run_producer: the growing report arrays must not slow the loop down
     try:
-        wall0, started_ns = time.time(), time.time_ns()
-        t0 = perf0 = time.perf_counter()
+        started_ns = time.time_ns()
+        t0 = time.perf_counter()
         phase_start = t0
         for seconds, phase_rate in phases:
             edges.append(phase_start - t0)
@@ -328,10 +322,10 @@ def burst(cluster: Cluster, config: dict[str, Any] | None = None, topic: str | N
         records=records, sent=i, delivered=int((errors == "").sum()),
         failed=int((~errors.isin(["", "unreported"])).sum()),
         unreported=int((errors == "unreported").sum()), buffer_errors=buffer_errors, dropped=0,
-        wall_s=wall, stats=stats, started_wall=started_ns / 1e9)
+        wall_s=wall, stats=stats, started_wall=started_ns / 1e9, started_monotonic=t0)
     burst_ids = records.t_send.between(edges[1], edges[2], inclusive="left")
     measured = StatsRun(run=run, mode="burst", config=settings,
-                        zero=_monotonic_zero(perf0, wall0, run.started_wall), rate=rate)
+                        zero=run.started_monotonic, rate=rate)
     return Burst(measured=measured, burst_start_s=edges[1], burst_end_s=edges[2],
                  burst_messages=int(burst_ids.sum()))
 

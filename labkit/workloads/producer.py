@@ -133,6 +133,9 @@ class ProducerRun:
         stats: parsed librdkafka statistics, one dict per ``statistics.interval.ms``.
         started_wall: wall-clock time (epoch seconds) at which ``t_send`` and
             ``t_delivered`` are 0, to line the run up with faults and readers.
+        started_monotonic: the same moment on the monotonic clock (``time.perf_counter()``,
+            ``CLOCK_MONOTONIC`` on Linux, as librdkafka's statistics ``ts``), to line the run
+            up with CPU samples and statistics (``client_stats``' ``zero``).
         client_errors: errors librdkafka reported outside delivery reports (its
             ``error_cb``: a broker connection lost, all brokers down, ...), one row each:
             t (seconds on the run's clock), error (name), reason.
@@ -161,6 +164,7 @@ class ProducerRun:
     wall_s: float
     stats: list[dict] = field(default_factory=list)
     started_wall: float = float("nan")
+    started_monotonic: float = float("nan")
     client_errors: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["t", "error", "reason"]))
     client_log_file: str | None = None
@@ -617,7 +621,7 @@ def run_producer(
         failed=int((~errors.isin(["", "BufferError", "unreported"])).sum()),
         unreported=int((errors == "unreported").sum()), buffer_errors=buffer_errors,
         dropped=len(dropped_ids), wall_s=wall, stats=stats, started_wall=started_wall,
-        client_errors=pd.DataFrame(
+        started_monotonic=t0, client_errors=pd.DataFrame(
             [(t - started_wall, name, reason) for t, name, reason in client_errors],
             columns=["t", "error", "reason"]),
         client_log_file=os.fspath(client_log_file) if client_log_file is not None else None,
