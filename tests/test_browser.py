@@ -11,7 +11,9 @@ installs it); Playwright's own browser download is never used.
 `pytest -m 'not browser'` skips this tier (`-m 'not broker'` too: it needs JVMs).
 """
 
+import base64
 import contextlib
+import io
 import json
 import os
 import re
@@ -23,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import PIL.Image
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
@@ -170,10 +173,14 @@ def screenshot(target: Page | Locator, name: str) -> Path:
         target.screenshot(path=path)
     else:
         target.evaluate("e => e.scrollIntoView({block: 'start'})")  # inside the notebook's scroller
-        # Plots scrolled into view are decoded lazily: paint them before the shot.
+        # Plots scrolled into view are decoded lazily, and a decoded image is painted a frame
+        # or two later: decode them, then let two frames pass before the shot (a shot taken
+        # sooner showed a plot's area blank, or only its first rows).
         target.evaluate("e => Promise.all([...e.querySelectorAll('img')]"
-                        ".map(img => img.decode().catch(() => null)))")
-        target.screenshot(path=path)
+                        ".map(img => img.decode().catch(() => null)))"
+                        ".then(() => new Promise(done => requestAnimationFrame("
+                        "() => requestAnimationFrame(done))))")
+        target.screenshot(path=path, animations="disabled")
     return path
 
 
@@ -224,6 +231,10 @@ class Notebook:
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         expect(self.panel.or_(self.tracebacks()).first).to_be_visible(timeout=RUN_ALL_MS)
         assert self.tracebacks().count() == 0, self.tracebacks().first.inner_text()
+        # Every cell done (and matplotlib's end-of-cell flush with it) before a panel is used:
+        # a panel drawn while the last cell was still finishing came out blank.
+        expect(page.locator(".jp-StatusBar-Widget")).to_contain_text("| Idle",
+                                                                     timeout=RUN_ALL_MS)
 
     def retype(self, cell: Locator, name: str, old: str, new: str):
         """Double-click the word ``old`` on the line ``name: ...`` of the cell, type ``new``."""
@@ -278,6 +289,14 @@ class Notebook:
             "rows => rows.map(r => [r.querySelector('th').innerText.trim(),"
             " Number(r.querySelector('td').innerText)])"))
 
+    def assert_plots_drawn(self):
+        """Every plot in the panel's output shows something: more than a background's few
+        colours (a blank one was the figure's white, and transparency around it)."""
+        for number, src in enumerate(self.plot.evaluate_all("imgs => imgs.map(i => i.src)")):
+            image = PIL.Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+            colours = image.getcolors(maxcolors=4)  # None: more than 4 colours
+            assert colours is None, f"plot {number + 1} of the panel is blank: {colours}"
+
     def assert_healthy(self):
         """No widget left unrendered or broken, no kernel error, nothing wrong in the console."""
         expect(self.page.get_by_text("Loading widget...")).to_have_count(0, timeout=60_000)
@@ -310,10 +329,11 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """`python -m labkit lab` (what `make lab` runs) on a copy of the notebooks."""
+    """`python -m labkit lab --network` (what `make lab LAB_ARGS=--network` runs) on a copy of
+    the notebooks: the notebooks that bend the network (08's panel) use its cluster too."""
     tmp = tmp_path_factory.mktemp("lab")
     notebooks = copy_notebooks(tmp)
-    lab = LabProcess([sys.executable, "-m", "labkit", "lab", "--no-browser",
+    lab = LabProcess([sys.executable, "-m", "labkit", "lab", "--no-browser", "--network",
                       "--notebook-dir", str(notebooks)], lab_env(tmp))
     try:
         lab.wait_for_url()
@@ -343,6 +363,17 @@ def producer_notebook(chromium, lab):
 def consumer_notebook(chromium, lab):
     yield from _notebook(chromium, lab, "10_consumer_group.ipynb",
                          "consumer_panel(cluster, topics)")
+
+
+@pytest.fixture(scope="module")
+def internals_notebook(chromium, lab):
+    yield from _notebook(chromium, lab, "07_client_internals.ipynb",
+                         "internals_panel(cluster, sweep.topic)")
+
+
+@pytest.fixture(scope="module")
+def backpressure_notebook(chromium, lab):
+    yield from _notebook(chromium, lab, "08_backpressure.ipynb", "backpressure_panel(cluster")
 
 
 @pytest.fixture
@@ -385,6 +416,7 @@ def test_producer_panel_runs_the_settings_picked_and_redraws(producer):
         expect(nb.plot).not_to_have_attribute("src", first_plot, timeout=ACTION_MS)
         delivered = nb.rows.last.locator("td").nth(2)  # label, sent, delivered, ...
         expect(delivered).to_have_text("30000")
+        nb.assert_plots_drawn()
     finally:
         nb.snapshot("01_producer_panel_two_runs")
     nb.assert_healthy()
@@ -414,6 +446,57 @@ def test_producer_panel_says_what_is_wrong_with_a_bad_value(producer):
         assert nb.plot.get_attribute("src") == plot, "the plot was redrawn after a refused run"
     finally:
         nb.snapshot("01_producer_panel_bad_value")
+    nb.assert_healthy()
+
+
+# -- the internals and backpressure panels (notebooks 07 and 08) ------------------------------
+
+@pytest.mark.browser
+@pytest.mark.broker
+def test_internals_panel_runs_a_setting_and_refuses_a_bad_rate(internals_notebook):
+    nb = internals_notebook
+    try:
+        nb.choose("linger.ms", "50")
+        nb.choose("acks", "1")
+        nb.type_into("seconds (at a rate)", "1")
+        nb.press("Run")
+        expect(nb.rows).to_have_count(1, timeout=ACTION_MS)
+        expect(nb.rows.first.locator("th").first).to_contain_text("#1 1,000 msg/s")
+        expect(nb.plot).to_be_visible(timeout=ACTION_MS)
+        nb.assert_plots_drawn()
+        plot = nb.plot.get_attribute("src")
+
+        nb.type_into("rate msg/s (0=max)", "-5")
+        output, image = nb.output.element_handle(), nb.plot.element_handle()
+        nb.press("Run")
+        nb.page.wait_for_function(
+            "([out, img]) => /^error: /m.test(out.innerText) || !img.isConnected",
+            arg=[output, image], timeout=ACTION_MS)
+        assert len(nb.messages()) == 1 and "rate=-5" in nb.messages()[0], nb.output.inner_text()
+        expect(nb.rows).to_have_count(1)
+        assert nb.plot.get_attribute("src") == plot, "the plot was redrawn after a refused run"
+    finally:
+        nb.snapshot("07_internals_panel_run_and_bad_rate")
+    nb.assert_healthy()
+
+
+@pytest.mark.browser
+@pytest.mark.broker
+def test_backpressure_panel_runs_a_strategy_over_a_limited_link(backpressure_notebook):
+    nb = backpressure_notebook
+    try:
+        nb.choose("strategy", "drop and count")
+        nb.type_into("link Mbit/s (each way)", "1")
+        nb.type_into("seconds", "1")
+        nb.press("Run")
+        expect(nb.rows).to_have_count(1, timeout=ACTION_MS)
+        expect(nb.rows.first.locator("th").first).to_contain_text("drop and count, 1 Mbit/s")
+        expect(nb.plot).to_have_count(2, timeout=ACTION_MS)  # the costs, and where messages waited
+        nb.assert_plots_drawn()
+        dropped = float(nb.rows.first.locator("td").nth(1).inner_text().replace(",", ""))
+        assert dropped > 0, nb.output.inner_text()  # 4,000 msg/s wanted through 1 Mbit/s
+    finally:
+        nb.snapshot("08_backpressure_panel_drop")
     nb.assert_healthy()
 
 

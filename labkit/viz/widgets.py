@@ -13,12 +13,13 @@ every run so far redrawn.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
+from IPython.display import Image, display
 
 from labkit.cluster import LAB_TOPICS, Cluster
 from labkit.viz import plots
@@ -95,10 +96,20 @@ def _runs_panel(columns: list[list], run, draw, attribute: str = "runs"):
 
 
 def _show(*figures) -> None:
-    """Display figures in a panel's output and close them (the output keeps the image)."""
+    """Display figures in a panel's output as PNG images, and close them.
+
+    Each is rendered twice, the first time to nothing. In JupyterLab's kernel the first
+    rendering of a constrained-layout figure with a tight bounding box came out blank (the
+    figure's background alone, its axes not yet laid out: seen in about half the browser-tier
+    runs of notebooks 07 and 08, never in a kernel driven without a browser); the second was
+    always whole. The cause is not found; the browser tier checks every panel's plots.
+    """
     for fig in figures:
-        display(fig)
+        fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")  # lays the figure out
+        image = io.BytesIO()
+        fig.savefig(image, format="png", bbox_inches="tight")
         plt.close(fig)
+        display(Image(image.getvalue()))
 
 def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     """Show a producer control panel: settings, a Run button, and the dashboard.
@@ -338,6 +349,7 @@ def internals_panel(cluster: Cluster, topic: str):
 
     def draw(measured):
         table = client_stats.parts_table(measured)
+        table.index = [m.run.label for m in measured]  # "#2 flat out": the panel's own names
         table["mode"] = "runs so far"
         display(table[["queued_ms", "outbuf_ms", "rtt_ms", "total_ms", "measured_mean_ms",
                        "msgs_per_request"]].round(2))
