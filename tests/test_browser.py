@@ -563,6 +563,7 @@ def test_consumer_panel_starts_a_group_adds_and_crashes_members(consumer):
         # (session.timeout.ms), and the timeline shows the pause.
         after_crash = settled(3, partitions)
         assert len(set(before_crash) - set(after_crash)) == 1
+        nb.assert_plots_drawn()
     finally:
         nb.snapshot("10_consumer_panel_join_and_crash")
     nb.assert_healthy()

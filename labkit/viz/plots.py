@@ -2345,7 +2345,7 @@ def backpressure_costs(table: pd.DataFrame, capacity_msgs: float | None = None,
             over the bytes each message took on the wire.
         title: the figure's title.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(13, 1.0 + 0.75 * len(table)), sharey=True,
+    fig, axes = plt.subplots(1, 3, figsize=(13, 1.0 + 0.75 * max(len(table), 3)), sharey=True,
                              layout="constrained")
     y = np.arange(len(table))
     colors = [f"C{i % 10}" for i in range(len(table))]

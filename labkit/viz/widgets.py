@@ -222,8 +222,7 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
             table = metrics.member_throughput(group.messages(), bucket_s=1.0)
             if not table.empty:
                 plots.throughput_per_member(table, ax=b)
-            display(fig)
-            plt.close(fig)
+            _show(fig)
 
     def act(name):
         def handler(_):
