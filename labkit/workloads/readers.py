@@ -28,12 +28,15 @@ import time
 import uuid
 
 import pandas as pd
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from labkit.cluster import Cluster, client_log, wait_until
 from labkit.workloads.marks import lab_ids, mark_of
 
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
+_NOT_YET = (KafkaError.OFFSET_NOT_AVAILABLE, KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.NOT_LEADER_FOR_PARTITION)
+"""Errors of a watermark request that a moment later may not come: leadership is moving."""
 READ_COLUMNS = ["topic", "partition", "offset", "key", "run_id", "msg_id", "t_produced",
                 "t_consumed"]
 
@@ -75,7 +78,13 @@ def read_topic(cluster: Cluster, topics, isolation_level: str = "read_committed"
             assignment += [TopicPartition(topic, p) for p in meta[topic].partitions]
         ends = {}
         for tp in assignment:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            # Just after a leader change the new leader answers OFFSET_NOT_AVAILABLE ("Leader
+            # high watermark is not caught up") until its high watermark is known: ask again.
+            low, high = wait_until(
+                lambda tp=tp: consumer.get_watermark_offsets(tp, timeout=10, cached=False),
+                timeout, f"the end offsets of {tp.topic}-{tp.partition}",
+                passes=lambda exc: isinstance(exc, KafkaException)
+                and exc.args[0].code() in _NOT_YET)
             if high > low:
                 ends[(tp.topic, tp.partition)] = high
         consumer.assign([TopicPartition(tp.topic, tp.partition, -2) for tp in assignment])
