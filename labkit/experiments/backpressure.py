@@ -23,6 +23,7 @@ numbers come from ``labkit.analysis.backpressure``. No plots here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -83,6 +84,22 @@ def _check_network(cluster: Cluster) -> None:
         raise FaultInjectionUnavailable(
             f"limiting a producer's link needs a local cluster behind the lab network "
             f"(LocalCluster(network=True)); this is {cluster.describe()}")
+
+
+@contextlib.contextmanager
+def _limited_link(cluster: Cluster, name: str, config: dict, mbit: float):
+    """Producer settings with a ``client.id`` of their own (checked), rate-limited.
+
+    The client's link to every broker is held to ``mbit`` for the block, healed after it.
+    """
+    client_id = unique_name(name)
+    settings = {**config, "client.id": client_id}
+    validate_config(dict(settings))
+    cluster.network.bandwidth(client_id, "*", mbit)
+    try:
+        yield settings
+    finally:
+        cluster.network.heal(client_id)
 
 
 def _positive(**values) -> None:
@@ -159,18 +176,11 @@ def queue_full(cluster: Cluster, topic: str, config: dict, mbit: float,
     """
     _check_network(cluster)
     _positive(mbit=mbit, messages=messages, size=size)
-    client_id = unique_name("lab08-full")
-    settings = {**config, "client.id": client_id}
-    validate_config(dict(settings))
     deliveries = CountedDeliveries()
-    network = cluster.network
-    try:
-        network.bandwidth(client_id, "*", mbit)
+    with _limited_link(cluster, "lab08-full", config, mbit) as settings:
         run = run_producer(cluster, settings, messages=messages, size=size, topics=[topic],
                            on_full="drop", stats_interval_ms=QUEUE_STATS_INTERVAL_MS,
                            deliveries=deliveries, label="produce() never waiting")
-    finally:
-        network.heal(client_id)
     return QueueFull(run=run, calls=deliveries.calls, config=settings, mbit=mbit,
                      zero=run.started_monotonic)
 
@@ -354,13 +364,8 @@ def strategy_run(cluster: Cluster, topic: str, strategy: str, config: dict, mbit
                                     or app_queue < 1):
         raise ValueError(f"app_queue={app_queue!r} is not allowed; use a positive integer "
                          "(messages the application queue holds)")
-    client_id = unique_name(f"lab08-{strategy}")
-    settings = {**config, "client.id": client_id}
-    validate_config(dict(settings))
     deliveries = CountedDeliveries()
-    network = cluster.network
-    try:
-        network.bandwidth(client_id, "*", mbit)
+    with _limited_link(cluster, f"lab08-{strategy}", config, mbit) as settings:
         if strategy == "app-queue":
             run, wanted = _app_queue_run(cluster, settings, topic, rate, seconds, size,
                                          app_queue, deliveries, flush_timeout)
@@ -372,8 +377,6 @@ def strategy_run(cluster: Cluster, topic: str, strategy: str, config: dict, mbit
             ids = run.records.msg_id.to_numpy()
             wanted = pd.DataFrame({"msg_id": ids, "t_want": ids / rate,
                                    "t_handed": run.records.t_send.to_numpy()})
-    finally:
-        network.heal(client_id)
     return StrategyRun(strategy=strategy, run=run, wanted=wanted,
                        offered=max(1, int(rate * seconds)), calls=deliveries.calls, rate=rate,
                        seconds=seconds, mbit=mbit, size=size,
