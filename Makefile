@@ -20,8 +20,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 report: setup ## run every notebook (PROFILE=smoke|standard|full) into outputs/
 	$(PY) -m labkit report --profile $(PROFILE)
 
-test: setup ## the test suite, against real brokers it starts
-	$(PY) -m pytest
+TEST_WORKERS ?= 2
+test: setup ## the test suite, against real brokers it starts (TEST_WORKERS pytest-xdist workers, each with its own clusters)
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lab: setup ## JupyterLab on notebooks/ beside a shared 3-broker cluster, URL printed; Ctrl-C stops both (LAB_ARGS="--no-browser --port N")
 	@$(PY) -m labkit lab $(LAB_ARGS)

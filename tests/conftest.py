@@ -9,7 +9,9 @@ temporary file and clears ``KAFKA_BOOTSTRAP_SERVERS`` (tests of the external pat
 themselves).
 """
 
+import functools
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from labkit.cluster import LocalCluster, labkit_jvms, labkit_proxies
 from labkit.cluster.faults import heal
 
+ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_FIXTURES = {"cluster1", "cluster3", "cluster3net", "cluster3secured"}
 
 
@@ -27,6 +30,38 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if CLUSTER_FIXTURES & set(item.fixturenames) or item.get_closest_marker("notebooks"):
             item.add_marker(pytest.mark.broker)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """How ``make test``'s two pytest-xdist workers share the tests.
+
+    Each worker starts its own session clusters. A test file is one unit (its module
+    fixtures start once), except that each notebook's smoke run is a unit of its own (they
+    are most of the time) and every test of the lab network's cluster, in whatever file,
+    is one unit, so only one worker starts that cluster.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return Units(config, log)
+
+
+@functools.cache
+def _unit(nodeid: str) -> str:
+    """The scheduling unit of the test ``nodeid`` (see ``pytest_xdist_make_scheduler``)."""
+    file, _, name = nodeid.partition("::")
+    if file == "tests/test_notebooks.py":
+        stem = re.search(r"\[(\d\d_\w+)\]$", name)
+        notebook = ROOT / "notebooks" / f"{stem.group(1) if stem else ''}.ipynb"
+        if not notebook.is_file():
+            return file
+        # its labkit.connect(network=True) attaches to the session's cluster3net
+        return "network" if "network=True" in notebook.read_text() else nodeid
+    return "network" if "cluster3net" in (ROOT / file).read_text() else file
 
 
 @pytest.fixture(autouse=True)
