@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -632,6 +633,31 @@ def test_make_lab_opens_the_notebook_list_and_ctrl_c_stops_everything(chromium, 
     finally:
         killed = lab.stop()
     assert not killed, f"still running after Ctrl-C, killed: {killed}"
+
+
+@pytest.mark.browser
+def test_lab_moves_on_when_the_port_it_found_free_is_taken_before_jupyterlab_binds_it(tmp_path):
+    # The race two labs starting at once run: the port found free is bound by someone else
+    # first. Here a listener holds the first port the lab picks; the lab must pick another.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        pick = (f"import labkit.runner.cli as cli; first = [{taken}]; found = cli._free_port; "
+                f"cli._free_port = lambda *a: first.pop() if first else found(*a); "
+                f"raise SystemExit(cli.main(['lab', '--no-browser', '--notebook-dir', "
+                f"{str(tmp_path)!r}]))")
+        # an external cluster: the lab attaches to it (it connects to nothing itself)
+        env = dict(lab_env(tmp_path), KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+        lab = LabProcess([sys.executable, "-c", pick], env)
+        try:
+            url = lab.wait_for_url(120)
+            assert f"port {taken} was taken meanwhile; trying another" in lab.output()
+            assert f":{taken}/" not in url
+        finally:
+            killed = lab.stop()
+    assert not killed, f"still running after Ctrl-C, killed: {killed}"
+    assert lab.proc.returncode == 0, lab.output()[-3000:]
 
 
 # -- the report links the screenshots ----------------------------------------------------------

@@ -103,6 +103,47 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _taken(port: int) -> bool:
+    """Whether something on 127.0.0.1 holds ``port``."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+def _start_jupyter(notebook_dir: Path, port: int, token: str,
+                   open_browser: bool) -> subprocess.Popen:
+    """JupyterLab on ``notebook_dir`` at 127.0.0.1:``port``, in its own process group."""
+    argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebook_dir}",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            "--ServerApp.log_level=WARN"]
+    argv += [] if open_browser else ["--no-browser"]
+    argv += ["--allow-root"] if os.geteuid() == 0 else []
+    if shutil.which("setpriv"):
+        argv = ["setpriv", "--pdeathsig", "TERM", *argv]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, process_group=0)
+
+
+def _wait_for_jupyter(jupyter: subprocess.Popen, port: int, token: str) -> str:
+    """Wait until JupyterLab answers ("ready") or exits ("exited")."""
+    status = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
+                                    headers={"Authorization": f"token {token}"})
+
+    def answered() -> str:
+        if jupyter.poll() is not None:
+            return "exited"
+        try:
+            with urllib.request.urlopen(status, timeout=2):
+                return "ready"
+        except OSError:
+            return ""
+
+    return wait_until(answered, 120, "JupyterLab to answer", 0.5)
+
+
 def lab(brokers: int, notebook_dir: Path, port: int | None, open_browser: bool,
         network: bool = False) -> int:
     """Run JupyterLab on the notebooks beside a shared cluster until Ctrl-C, then stop both.
@@ -139,33 +180,21 @@ def lab(brokers: int, notebook_dir: Path, port: int | None, open_browser: bool,
         where = f"Kafka at {external}" if external else cluster.describe()
         if not owned:
             print(f"the notebooks use the running {where}; it stays up after JupyterLab")
-        port = port or _free_port()
         token = secrets.token_urlsafe(24)
-        argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebook_dir}",
-                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-                "--ServerApp.log_level=WARN"]
-        argv += [] if open_browser else ["--no-browser"]
-        argv += ["--allow-root"] if os.geteuid() == 0 else []
-        if shutil.which("setpriv"):
-            argv = ["setpriv", "--pdeathsig", "TERM", *argv]
-        jupyter = subprocess.Popen(argv, stdin=subprocess.DEVNULL, process_group=0)
-        status = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
-                                        headers={"Authorization": f"token {token}"})
-
-        def answered() -> str:
-            if jupyter.poll() is not None:
-                return "exited"
-            try:
-                with urllib.request.urlopen(status, timeout=2):
-                    return "ready"
-            except OSError:
-                return ""
-
-        if wait_until(answered, 120, "JupyterLab to answer", 0.5) == "exited":
-            print(f"error: JupyterLab exited with status {jupyter.returncode} before it "
-                  f"answered (its log is above)", file=sys.stderr)
-            return 1
+        # A port found free may be taken before JupyterLab binds it (another lab starting
+        # at the same moment): then try the next free one, unless the port was asked for.
+        tries = 1 if port else 3
+        for attempt in range(tries):
+            chosen = port or _free_port()
+            jupyter = _start_jupyter(notebook_dir, chosen, token, open_browser)
+            if _wait_for_jupyter(jupyter, chosen, token) == "ready":
+                break
+            if attempt == tries - 1 or not _taken(chosen):
+                print(f"error: JupyterLab exited with status {jupyter.returncode} before it "
+                      f"answered (its log is above)", file=sys.stderr)
+                return 1
+            print(f"port {chosen} was taken meanwhile; trying another", flush=True)
+        port = chosen
         print(f"\n{where} is up. JupyterLab on {notebook_dir}:\n\n"
               f"    http://127.0.0.1:{port}/lab?token={token}\n\n"
               f"Ctrl-C stops JupyterLab" + (" and the cluster." if owned else "."), flush=True)
