@@ -3,6 +3,7 @@ of every notebook through the report runner against the session's real cluster."
 
 import ast
 import json
+import os
 import re
 from pathlib import Path
 
@@ -90,3 +91,35 @@ def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path, request):
     assert sheet.count("<img src=\"data:image/png") == pngs and 'href="figures.html"' in index
     # The notebooks leave the shared cluster whole for the next one.
     assert cluster3.brokers == [1, 2, 3]
+
+
+@pytest.mark.notebooks
+def test_the_runner_starts_one_network_cluster_for_the_notebooks_that_ask(cluster3, tmp_path,
+                                                                          monkeypatch):
+    # No cluster behind the lab network is recorded: the runner starts one before the first
+    # notebook that asks for it, both such notebooks attach to it, and it is gone after them.
+    nothing = str(tmp_path / "none.json")
+    monkeypatch.setenv("LABKIT_NETWORK_STATE_FILE", nothing)
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    attach = ("import os, labkit\nfrom labkit.cluster import LocalCluster\n"
+              "cluster = labkit.connect('', network=True)\n"
+              "recorded = LocalCluster.running(os.environ['LABKIT_NETWORK_STATE_FILE'])\n"
+              "print('attached', recorded.bootstrap_servers == cluster.bootstrap_servers,\n"
+              "      cluster.bootstrap_servers)")
+    after = "import os\nprint('after', os.environ['LABKIT_NETWORK_STATE_FILE'])"
+    for name, code in (("01_first", attach), ("02_second", attach), ("03_after", after)):
+        nbformat.write(nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(code)],
+            metadata={"kernelspec": {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}}), folder / f"{name}.ipynb")
+    rounds = run_report(profile="smoke", outputs=tmp_path / "out", notebooks_dir=folder,
+                        progress=False)
+    assert [(r.status, r.error) for r in rounds[0]] == [("ok", "")] * 3
+    printed = ["".join(o.get("text", "") for c in nbformat.read(tmp_path / "out" / r.name, 4).cells
+                       for o in c.get("outputs", [])).split() for r in rounds[0]]
+    assert printed[0][:2] == printed[1][:2] == ["attached", "True"]
+    # one cluster for both, and not the plain one
+    assert printed[0][2] == printed[1][2] != cluster3.bootstrap_servers
+    assert printed[2] == ["after", nothing]
+    assert os.environ["LABKIT_NETWORK_STATE_FILE"] == nothing

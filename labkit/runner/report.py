@@ -19,6 +19,7 @@ import html
 import os
 import platform
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -110,22 +111,58 @@ def shared_cluster():
         finally:
             cluster.close()
         return
+    with _started_and_recorded("LABKIT_STATE_FILE") as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def shared_network_cluster(cluster: Cluster):
+    """Yield one cluster behind the lab network for the notebooks that ask for it, or None.
+
+    A notebook that delays or cuts links (``labkit.connect(..., network=True)``) would
+    otherwise start a cluster of its own, about 11 s each. Nothing is started when the run
+    attaches to an external cluster or to one that has the lab network itself, or when
+    ``$LABKIT_NETWORK_STATE_FILE`` already names a running one (the tests'); otherwise
+    the new cluster is recorded in a temporary ``$LABKIT_NETWORK_STATE_FILE`` that the
+    notebook kernels inherit, and stopped on leaving.
+    """
+    named = os.environ.get("LABKIT_NETWORK_STATE_FILE")
+    running = LocalCluster.running(named) if named else None
+    if running is not None:
+        running.close()
+    if (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or running is not None
+            or not isinstance(cluster, LocalCluster) or cluster.network_control):
+        yield None
+        return
+    with _started_and_recorded("LABKIT_NETWORK_STATE_FILE", network=True) as network:
+        yield network
+
+
+@contextlib.contextmanager
+def _started_and_recorded(variable: str, **options):
+    """Start a 3-broker ``LocalCluster(**options)`` for the block; stop it on leaving.
+
+    It is recorded in a temporary state file named by ``$variable``, which the notebook
+    kernels inherit.
+    """
     state_dir = tempfile.mkdtemp(prefix="labkit-report-")
-    previous = os.environ.get("LABKIT_STATE_FILE")
-    with LocalCluster(brokers=3) as cluster:
-        cluster.start()
-        state_file = cluster.save_state(Path(state_dir) / "cluster.json")
-        os.environ["LABKIT_STATE_FILE"] = str(state_file)
-        try:
+    previous = os.environ.get(variable)
+    try:
+        with LocalCluster(brokers=3, **options) as cluster:
+            cluster.start()
+            os.environ[variable] = str(cluster.save_state(Path(state_dir) / "cluster.json"))
             yield cluster
-        finally:
-            if previous is None:
-                os.environ.pop("LABKIT_STATE_FILE", None)
-            else:
-                os.environ["LABKIT_STATE_FILE"] = previous
-    for leftover in Path(state_dir).glob("*"):
-        leftover.unlink()
-    os.rmdir(state_dir)
+    finally:
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _needs_network(notebook: Path) -> bool:
+    """Whether the notebook asks for the lab network (``labkit.connect(..., network=True)``)."""
+    return "network=True" in notebook.read_text()
 
 
 def execute(notebook: Path, outputs: Path, profile: str) -> NotebookRun:
@@ -447,7 +484,9 @@ def run_report(profile: str = "standard", only: str | None = None,
     outputs = Path(outputs)
     outputs.mkdir(parents=True, exist_ok=True)
     rounds: list[list[NotebookRun]] = []
-    with shared_cluster() as cluster:
+    wanted = {p for p in chosen if _needs_network(p)}
+    network_runs_left, network_started = repeat * len(wanted), False
+    with shared_cluster() as cluster, contextlib.ExitStack() as network:
         env = environment(cluster)
         bar = tqdm(total=len(chosen) * repeat, desc=f"notebooks ({profile})", unit="nb",
                    disable=not progress)
@@ -457,7 +496,14 @@ def run_report(profile: str = "standard", only: str | None = None,
             rounds.append(runs)
             for notebook in chosen:
                 bar.set_postfix_str(notebook.stem)
+                if notebook in wanted and not network_started:  # the first of them
+                    network.enter_context(shared_network_cluster(cluster))
+                    network_started = True
                 runs.append(execute(notebook, outputs, profile))
+                if notebook in wanted:
+                    network_runs_left -= 1
+                    if not network_runs_left:
+                        network.close()  # after the last of them
                 bar.update()
                 write_index(runs, env, profile, outputs, table)
                 write_findings(runs, env, profile, outputs)
