@@ -1,6 +1,7 @@
 """The notebook runner: execute every numbered notebook headlessly and build the report.
 
-``run_report()`` executes ``notebooks/NN_*.ipynb`` with papermill against one shared cluster,
+``run_report()`` executes ``notebooks/NN_*.ipynb`` with papermill against one shared cluster
+(and the notebooks that ask for the lab network against a second, ``shared_network_cluster``),
 writes the executed copies, their HTML and each notebook's findings to ``outputs/``, and
 writes ``outputs/index.html`` and ``outputs/findings.md``, broken promises first, and
 ``outputs/figures.html``, every chart on one page (``contact_sheet``). One failed
