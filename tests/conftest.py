@@ -20,6 +20,7 @@ import pytest
 
 from labkit.cluster import LocalCluster, labkit_jvms, labkit_proxies
 from labkit.cluster.faults import heal
+from labkit.runner.report import needs_network
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_FIXTURES = {"cluster1", "cluster3", "cluster3net", "cluster3secured"}
@@ -60,7 +61,7 @@ def _unit(nodeid: str) -> str:
         if not notebook.is_file():
             return file
         # its labkit.connect(network=True) attaches to the session's cluster3net
-        return "network" if "network=True" in notebook.read_text() else nodeid
+        return "network" if needs_network(notebook) else nodeid
     return "network" if "cluster3net" in (ROOT / file).read_text() else file
 
 

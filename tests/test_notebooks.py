@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.runner.report import NOTEBOOK_NAME, notebooks, run_report, verdict
+from labkit.runner.report import NOTEBOOK_NAME, needs_network, notebooks, run_report, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -70,7 +70,7 @@ def test_runner_refuses_a_bad_notebook_number():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path, request):
-    if "network=True" in path.read_text():  # its labkit.connect(network=True) attaches to it
+    if needs_network(path):  # its labkit.connect(network=True) attaches to it
         request.getfixturevalue("cluster3net")
     rounds = run_report(profile="smoke", only=path.name[:2], outputs=tmp_path, progress=False)
     assert [r.name for r in rounds[0]] == [path.name]

@@ -86,23 +86,6 @@ def report(profile: str, only: str | None, repeat: int, strict: bool,
     return status
 
 
-def _free_port(first: int = 8888, tries: int = 100) -> int:
-    """The first port on 127.0.0.1 from ``first`` up that nothing listens on."""
-    for port in range(first, first + tries):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise ValueError(f"no free port on 127.0.0.1 from {first} to {first + tries - 1}; "
-                     f"pass --port")
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def _taken(port: int) -> bool:
     """Whether something on 127.0.0.1 holds ``port``."""
     with socket.socket() as sock:
@@ -111,6 +94,19 @@ def _taken(port: int) -> bool:
         except OSError:
             return True
         return False
+
+
+def _free_port(first: int = 8888, tries: int = 100) -> int:
+    """The first port on 127.0.0.1 from ``first`` up that nothing listens on."""
+    for port in range(first, first + tries):
+        if not _taken(port):
+            return port
+    raise ValueError(f"no free port on 127.0.0.1 from {first} to {first + tries - 1}; "
+                     f"pass --port")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _start_jupyter(notebook_dir: Path, port: int, token: str,

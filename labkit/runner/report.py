@@ -161,7 +161,7 @@ def _started_and_recorded(variable: str, **options):
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _needs_network(notebook: Path) -> bool:
+def needs_network(notebook: Path) -> bool:
     """Whether the notebook asks for the lab network (``labkit.connect(..., network=True)``)."""
     return "network=True" in notebook.read_text()
 
@@ -485,7 +485,7 @@ def run_report(profile: str = "standard", only: str | None = None,
     outputs = Path(outputs)
     outputs.mkdir(parents=True, exist_ok=True)
     rounds: list[list[NotebookRun]] = []
-    wanted = {p for p in chosen if _needs_network(p)}
+    wanted = {p for p in chosen if needs_network(p)}
     network_runs_left, network_started = repeat * len(wanted), False
     with shared_cluster() as cluster, contextlib.ExitStack() as network:
         env = environment(cluster)
