@@ -40,7 +40,9 @@ def pytest_xdist_make_scheduler(config, log):
     Each worker starts its own session clusters. A test file is one unit (its module
     fixtures start once), except that each notebook's smoke run is a unit of its own (they
     are most of the time) and every test of the lab network's cluster, in whatever file,
-    is one unit, so only one worker starts that cluster.
+    is one unit, so only one worker starts that cluster. (pytest-xdist 3.8's own
+    ``--dist loadgroup`` cannot do this under pytest 9.2: it writes the group into
+    ``item._nodeid``, which pytest 9.2's ``nodeid`` no longer reads, so no group is seen.)
     """
     from xdist.scheduler import LoadScopeScheduling
 
