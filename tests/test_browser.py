@@ -272,6 +272,16 @@ class Notebook:
             "([old, out]) => !old.isConnected && out.querySelector('img')?.complete === true",
             arg=[old, self.output.element_handle()], timeout=ACTION_MS)
 
+    def press_and_wait_for_refusal(self, button: str) -> list[str]:
+        """Press ``button`` with a bad value in the panel; wait until an error line shows, or
+        the plot was replaced (a redraw: the run was taken); return the error lines."""
+        output, image = self.output.element_handle(), self.plot.element_handle()
+        self.press(button)
+        self.page.wait_for_function(
+            "([out, img]) => /^error: /m.test(out.innerText) || !img.isConnected",
+            arg=[output, image], timeout=ACTION_MS)
+        return self.messages()
+
     def snapshot(self, name: str):
         """Screenshot the panel, once a kernel error it received shows as a traceback
         (JupyterLab renders one a moment after its message arrives)."""
@@ -435,14 +445,8 @@ def test_producer_panel_says_what_is_wrong_with_a_bad_value(producer):
     runs, plot = nb.rows.count(), nb.plot.get_attribute("src")
     try:
         nb.type_into("messages", "-5")
-        output, image = nb.output.element_handle(), nb.plot.element_handle()
-        nb.press("Run")
-        # Done when the message shows, or when the plot was replaced (a redraw).
-        nb.page.wait_for_function(
-            "([out, img]) => /^error: /m.test(out.innerText) || !img.isConnected",
-            arg=[output, image], timeout=ACTION_MS)
-        assert nb.messages() == ["error: messages=-5 must be a positive integer"], \
-            nb.output.inner_text()
+        assert nb.press_and_wait_for_refusal("Run") == [
+            "error: messages=-5 must be a positive integer"], nb.output.inner_text()
         expect(nb.rows).to_have_count(runs)
         assert nb.plot.get_attribute("src") == plot, "the plot was redrawn after a refused run"
     finally:
@@ -468,12 +472,8 @@ def test_internals_panel_runs_a_setting_and_refuses_a_bad_rate(internals_noteboo
         plot = nb.plot.get_attribute("src")
 
         nb.type_into("rate msg/s (0=max)", "-5")
-        output, image = nb.output.element_handle(), nb.plot.element_handle()
-        nb.press("Run")
-        nb.page.wait_for_function(
-            "([out, img]) => /^error: /m.test(out.innerText) || !img.isConnected",
-            arg=[output, image], timeout=ACTION_MS)
-        assert len(nb.messages()) == 1 and "rate=-5" in nb.messages()[0], nb.output.inner_text()
+        said = nb.press_and_wait_for_refusal("Run")
+        assert len(said) == 1 and "rate=-5" in said[0], nb.output.inner_text()
         expect(nb.rows).to_have_count(1)
         assert nb.plot.get_attribute("src") == plot, "the plot was redrawn after a refused run"
     finally:
