@@ -4,7 +4,8 @@ Sections (each starts and stops its own local cluster, and can run alone):
 ``producer_bench.py`` (throughput against the bare loop and ProducerPerformance, peak RSS,
 delivery latency), ``consumer_bench.py`` (a 3-member group against three bare consumers and
 ConsumerPerformance), ``e2e_bench.py`` (end-to-end latency against EndToEndLatency on
-three brokers) and ``network_bench.py`` (what the lab network's proxy costs).
+three brokers), ``network_bench.py`` (what the lab network's proxy costs) and
+``cluster_start_bench.py`` (what the class archive saves when a cluster starts).
 
 Targets are printed, met or missed, never asserted; the exit status is 1 only when a section
 failed to measure (an error, not a missed target).
@@ -20,6 +21,7 @@ import sys
 import time
 import traceback
 
+import cluster_start_bench
 import consumer_bench
 import e2e_bench
 import network_bench
@@ -27,7 +29,7 @@ import producer_bench
 from targets import Target, summary
 
 SECTIONS = {"producer": producer_bench, "consumer": consumer_bench, "e2e": e2e_bench,
-            "network": network_bench}
+            "network": network_bench, "start": cluster_start_bench}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def section_argv(name: str, args: argparse.Namespace) -> list[str]:
     """The command line one section gets."""
     argv = []
-    if args.records is not None and name not in ("e2e", "network"):  # their own counts
+    if args.records is not None and name not in ("e2e", "network", "start"):  # their own counts
         argv += ["--records", str(args.records)]
     if args.repeat is not None:
         argv += ["--repeat", str(args.repeat)]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -18,6 +19,8 @@ from labkit.cluster import (
     ExternalCluster,
     FaultInjectionUnavailable,
     LocalCluster,
+    class_archive,
+    jars,
     labkit_jvms,
     sweep_orphans,
     wait_until,
@@ -262,6 +265,22 @@ def test_a_broker_that_cannot_start_fails_with_its_log():
         bad.start()
     assert time.monotonic() - start < 60
     assert bad.data_dir is not None and not bad.data_dir.exists()
+
+
+@pytest.mark.broker
+def test_brokers_start_from_the_class_archive_setup_records():
+    archive = class_archive.build()  # what `labkit setup` does; at once if already recorded
+    assert class_archive.flags(jars.find_java()) == [f"-XX:SharedArchiveFile={archive}"]
+    with LocalCluster(brokers=1) as cluster:
+        cluster.start()  # the storage format tool ran from the archive too
+        mapped = Path(f"/proc/{cluster.nodes[1].pid}/maps").read_text()
+        assert str(archive) in mapped, "the broker JVM did not map the class archive"
+        assert "shared archive" not in (cluster.nodes[1].log_dir / "stdout.log").read_text().lower()
+
+
+def test_no_class_archive_means_no_flag(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    assert class_archive.flags(jars.find_java()) == []
 
 
 def test_a_broker_restarted_by_another_process_is_still_the_owners_to_break(cluster3):

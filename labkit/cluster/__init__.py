@@ -1,10 +1,11 @@
 """The cluster part: real Kafka brokers, local or external, and what breaks and heals them.
 
 ``base`` (any cluster: topics, leaders, ISRs, the wait helper), ``local`` (KRaft JVMs on this
-machine, ``connect``), ``jars`` (Kafka from Maven Central), ``faults`` (kill, pause, restart,
-watch), ``leadership`` (preferred-leader elections), ``preparation`` (restore a shared
-cluster), ``network`` (delay, bandwidth and partitions between clients, brokers and
-controller). The names most code needs are importable from here.
+machine, ``connect``), ``jars`` (Kafka from Maven Central), ``class_archive`` (the class-data
+archive the JVMs start from), ``faults`` (kill, pause, restart, watch), ``leadership``
+(preferred-leader elections), ``preparation`` (restore a shared cluster), ``network`` (delay,
+bandwidth and partitions between clients, brokers and controller), ``security`` (a secured
+cluster's credentials). The names most code needs are importable from here.
 """
 
 from labkit.cluster.base import (

@@ -42,7 +42,7 @@ import pandas as pd
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from labkit.cluster import jars
+from labkit.cluster import class_archive, jars
 from labkit.cluster.base import (
     CONTROLLER_HEAP,
     CONTROLLER_ID,
@@ -352,6 +352,7 @@ class LocalCluster(Cluster):
         self.broker_config = dict(broker_config or {})
         self.with_network = network
         self.security = security
+        self.jvm_options: list[str] = []  # added to every node's JVM (class_archive.build)
         self.credentials: Credentials | None = None
         self.client_config_file: Path | None = None
         self.network_pid: int | None = None
@@ -458,7 +459,7 @@ class LocalCluster(Cluster):
         )
         heap = CONTROLLER_HEAP if node.roles == "controller" else self.heap
         node.argv = [
-            java, f"-Xms{heap}", f"-Xmx{heap}",
+            java, f"-Xms{heap}", f"-Xmx{heap}", *class_archive.flags(java), *self.jvm_options,
             "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:MaxMetaspaceSize=192m",
             "-XX:ReservedCodeCacheSize=96m", "-XX:MaxDirectMemorySize=256m",
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
@@ -602,7 +603,8 @@ class LocalCluster(Cluster):
         scram = ["--add-scram", self.credentials.scram_argument()] if self.security else []
         procs = {
             node.id: subprocess.Popen(
-                [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-Dlog4j2.level=WARN",
+                [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", *class_archive.flags(java),
+                 "-Dlog4j2.level=WARN",
                  f"-Dlog4j2.configurationFile={jars.LOG4J_CONFIG}",
                  f"-Dkafka.logs.dir={node.log_dir}", "-cp", cp, "kafka.tools.StorageTool",
                  "format", "-t", cluster_id, "-c", str(node.config_file), *scram],

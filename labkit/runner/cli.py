@@ -13,7 +13,14 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from labkit.cluster import ClusterError, LocalCluster, default_state_file, jars, wait_until
+from labkit.cluster import (
+    ClusterError,
+    LocalCluster,
+    class_archive,
+    default_state_file,
+    jars,
+    wait_until,
+)
 from labkit.runner.profiles import PROFILES
 
 
@@ -218,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("setup", help="resolve Kafka's jars from Maven Central into the cache")
+    sub.add_parser("setup", help="resolve Kafka's jars from Maven Central into the cache, and "
+                                 "record the class archive the brokers start from")
     cluster = sub.add_parser("cluster", help="a detached local cluster shared by a series")
     cluster.add_argument("action", choices=["up", "status", "down"])
     cluster.add_argument("--brokers", type=int, default=3, help="1 or 3 (default 3)")
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "setup":
             print(f"Kafka {jars.KAFKA_VERSION} jars in {jars.ensure_jars(quiet=False)}")
+            print(f"class archive (brokers start with less CPU) in {class_archive.build()}")
             return 0
         if args.command == "cluster":
             return {"up": lambda: cluster_up(args.brokers, args.network, args.security),
