@@ -72,5 +72,9 @@ def test_a_slow_group_falls_behind_catches_up_and_its_sources_agree(cluster3):
     assert len(agree["stats"]) and len(agree["committed"])
     assert agree["stats"].within.all(), agree["stats"][~agree["stats"].within]
     assert agree["committed"].within.all(), agree["committed"][~agree["committed"].within]
-    assert (agree["committed"].difference >= 0).all()  # the committed offset only trails
+    # Not asserted: that the committed lag is never below the position's. The position is
+    # the one the member recorded after its last poll before the sample, and on a loaded
+    # machine an auto commit of a later poll can reach the coordinator before the member
+    # has recorded that poll's position (seen with three test workers on 2 cores): a race
+    # between two recordings, which the allowance above covers, not a Kafka promise.
     assert lag.committed_ahead_of_stored(lag.owned_stats(run.stats, ownership)).empty
