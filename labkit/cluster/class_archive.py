@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from labkit.cluster import jars
+from labkit.cluster.base import ClusterError
 
 
 def path(java: str) -> Path:
@@ -43,8 +44,7 @@ def build(java: str | None = None) -> Path:
     Raises:
         ClusterError: the recording broker did not start, or exited without writing it.
     """
-    from labkit.cluster.base import ClusterError
-    from labkit.cluster.local import LocalCluster
+    from labkit.cluster.local import LocalCluster  # local.py imports this module
 
     java = java or jars.find_java()
     archive = path(java)

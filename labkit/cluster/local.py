@@ -601,10 +601,10 @@ class LocalCluster(Cluster):
         # before any broker serves a client (a short-lived command line is the only place
         # the password passes besides client.properties).
         scram = ["--add-scram", self.credentials.scram_argument()] if self.security else []
+        archive = class_archive.flags(java)
         procs = {
             node.id: subprocess.Popen(
-                [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", *class_archive.flags(java),
-                 "-Dlog4j2.level=WARN",
+                [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", *archive, "-Dlog4j2.level=WARN",
                  f"-Dlog4j2.configurationFile={jars.LOG4J_CONFIG}",
                  f"-Dkafka.logs.dir={node.log_dir}", "-cp", cp, "kafka.tools.StorageTool",
                  "format", "-t", cluster_id, "-c", str(node.config_file), *scram],
