@@ -94,10 +94,12 @@ def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path, request):
 
 
 @pytest.mark.notebooks
-def test_the_runner_starts_one_network_cluster_for_the_notebooks_that_ask(cluster3, tmp_path,
-                                                                          monkeypatch):
+def test_the_runner_starts_one_network_cluster_and_runs_sharing_notebooks_two_at_a_time(
+        cluster3, tmp_path, monkeypatch):
     # No cluster behind the lab network is recorded: the runner starts one before the first
-    # notebook that asks for it, both such notebooks attach to it, and it is gone after them.
+    # notebook that asks for it, and both such notebooks attach to it. The two notebooks
+    # that may share the machine then run at the same time, one on each cluster, each with
+    # its own findings; the second cluster is gone after the run.
     nothing = str(tmp_path / "none.json")
     monkeypatch.setenv("LABKIT_NETWORK_STATE_FILE", nothing)
     folder = tmp_path / "notebooks"
@@ -106,20 +108,35 @@ def test_the_runner_starts_one_network_cluster_for_the_notebooks_that_ask(cluste
               "cluster = labkit.connect('', network=True)\n"
               "recorded = LocalCluster.running(os.environ['LABKIT_NETWORK_STATE_FILE'])\n"
               "print('attached', recorded.bootstrap_servers == cluster.bootstrap_servers,\n"
-              "      cluster.bootstrap_servers)")
-    after = "import os\nprint('after', os.environ['LABKIT_NETWORK_STATE_FILE'])"
-    for name, code in (("01_first", attach), ("02_second", attach), ("03_after", after)):
+              "      cluster.bootstrap_servers, cluster.nodes[1].pid)")
+    share = ("import time, labkit\nfrom labkit.runner.findings import observe\n"
+             "print('on', labkit.connect('').bootstrap_servers)\n"
+             "time.sleep(4)\nobserve('{0}.ran', '{0} ran')")
+    books = (("01_first", attach, ""), ("02_second", attach, ""),
+             ("03_share", share.format("a"), "a test"), ("04_share", share.format("b"), "b test"))
+    for name, code, why in books:
         nbformat.write(nbformat.v4.new_notebook(
             cells=[nbformat.v4.new_code_cell(code)],
             metadata={"kernelspec": {"name": "python3", "language": "python",
-                                     "display_name": "Python 3"}}), folder / f"{name}.ipynb")
+                                     "display_name": "Python 3"},
+                      **({"labkit": {"shares_the_machine": why}} if why else {})}),
+            folder / f"{name}.ipynb")
     rounds = run_report(profile="smoke", outputs=tmp_path / "out", notebooks_dir=folder,
                         progress=False)
-    assert [(r.status, r.error) for r in rounds[0]] == [("ok", "")] * 3
+    runs = rounds[0]
+    assert [(r.name, r.status, r.error) for r in runs] == [
+        (f"{name}.ipynb", "ok", "") for name, _, _ in books]
     printed = ["".join(o.get("text", "") for c in nbformat.read(tmp_path / "out" / r.name, 4).cells
-                       for o in c.get("outputs", [])).split() for r in rounds[0]]
+                       for o in c.get("outputs", [])).split() for r in runs]
     assert printed[0][:2] == printed[1][:2] == ["attached", "True"]
+    network = printed[0][2]
     # one cluster for both, and not the plain one
-    assert printed[0][2] == printed[1][2] != cluster3.bootstrap_servers
-    assert printed[2] == ["after", nothing]
+    assert printed[1][2] == network != cluster3.bootstrap_servers
+    assert [r.alongside for r in runs] == [[], [], ["04_share"], ["03_share"]]
+    assert sorted([printed[2][:2], printed[3][:2]]) == sorted(
+        [["on", network], ["on", cluster3.bootstrap_servers]])
+    assert [[f["id"] for f in r.findings] for r in runs[2:]] == [["a.ran"], ["b.ran"]]
+    assert "ran two at a time" in (tmp_path / "out" / "index.html").read_text()
     assert os.environ["LABKIT_NETWORK_STATE_FILE"] == nothing
+    with pytest.raises(ProcessLookupError):  # the runner's second cluster is stopped
+        os.kill(int(printed[0][3]), 0)

@@ -87,7 +87,8 @@ def report(profile: str, only: str | None, repeat: int, strict: bool,
     outputs = outputs or ROOT / "outputs"
     rounds = run_report(profile=profile, only=only, repeat=repeat, outputs=outputs)
     for run in rounds[-1]:
-        print(f"{run.status:6} {run.seconds:7.1f} s  {run.name}  {run.error}")
+        beside = f"  (alongside {', '.join(run.alongside)})" if run.alongside else ""
+        print(f"{run.status:6} {run.seconds:7.1f} s  {run.name}{beside}  {run.error}")
     lines, status = verdict(rounds, outputs, strict=strict)
     print("\n".join(lines))
     return status

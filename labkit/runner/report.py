@@ -8,6 +8,12 @@ writes ``outputs/index.html`` and ``outputs/findings.md``, broken promises first
 notebook does not stop the others. ``run_report(repeat=N)`` runs the series N times and
 writes, per checked finding, in how many runs it held (``outputs/stability.md``).
 
+Most notebooks measure rates or latencies and run alone. A notebook whose metadata says why
+it may share the machine (``shares_the_machine``: its findings are about Kafka's semantics
+and timers, such as fences, session timeouts and rebalances) runs after those, two at a
+time: one on the shared cluster, one on the second cluster, so that their waits overlap.
+Each run records which notebooks ran alongside it, and the report says so.
+
 A notebook that raised is *failed*; a notebook that ran to the end is *ok*, even when one of
 its checked findings did not hold (a broken promise, shown with its evidence). ``verdict``
 gives the lines the command line ends with, and its exit status.
@@ -16,13 +22,19 @@ gives the lines the command line ends with, and its exit status.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
+import json
+import multiprocessing
 import os
 import platform
 import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +62,8 @@ class NotebookRun:
         error: the failing cell's error, one line ("" if ok).
         findings: the findings the notebook recorded (dicts: id, kind, holds, sentence;
             see ``labkit.runner.findings``).
+        started, ended: wall-clock times (epoch seconds) of the execution.
+        alongside: the notebooks (stems) that ran at the same time, if it shared the machine.
     """
 
     name: str
@@ -57,6 +71,9 @@ class NotebookRun:
     seconds: float
     error: str = ""
     findings: list[dict] = field(default_factory=list)
+    started: float = 0.0
+    ended: float = 0.0
+    alongside: list[str] = field(default_factory=list)
 
     @property
     def stem(self) -> str:
@@ -166,6 +183,16 @@ def needs_network(notebook: Path) -> bool:
     return "network=True" in notebook.read_text()
 
 
+def shares_the_machine(notebook: Path) -> str:
+    """Why the notebook may run alongside another one ("" if it must run alone).
+
+    A notebook says so in its metadata, ``{"labkit": {"shares_the_machine": "why"}}``; one that
+    measures rates or latencies must not, since a second experiment takes CPU from it.
+    """
+    metadata = json.loads(notebook.read_text()).get("metadata", {})
+    return str(metadata.get("labkit", {}).get("shares_the_machine", ""))
+
+
 def execute(notebook: Path, outputs: Path, profile: str) -> NotebookRun:
     """Execute one notebook with papermill into ``outputs`` and convert it to HTML."""
     import papermill
@@ -176,7 +203,7 @@ def execute(notebook: Path, outputs: Path, profile: str) -> NotebookRun:
     findings_file.unlink(missing_ok=True)
     os.environ["LABKIT_FINDINGS_FILE"] = str(findings_file)
     error = ""
-    start = time.monotonic()
+    started, start = time.time(), time.monotonic()
     try:
         papermill.execute_notebook(
             str(notebook), str(out),
@@ -187,12 +214,53 @@ def execute(notebook: Path, outputs: Path, profile: str) -> NotebookRun:
         error = _one_line(exc)
     finally:
         os.environ.pop("LABKIT_FINDINGS_FILE", None)
-    seconds = time.monotonic() - start
+    seconds, ended = time.monotonic() - start, time.time()
     if out.exists():
         body, _ = HTMLExporter().from_filename(str(out))
         out.with_suffix(".html").write_text(body)
     recorded = lab_findings.load(findings_file) if findings_file.exists() else []
-    return NotebookRun(notebook.name, "failed" if error else "ok", seconds, error, recorded)
+    return NotebookRun(notebook.name, "failed" if error else "ok", seconds, error, recorded,
+                       started, ended)
+
+
+def _use_environment(variables: dict[str, str]) -> None:
+    os.environ.update(variables)
+
+
+def execute_two_at_a_time(shared: list[Path], outputs: Path, profile: str,
+                          done: Callable[[NotebookRun], None]) -> None:
+    """Execute ``shared`` two at a time, one lane per cluster; call ``done`` with each run.
+
+    One lane runs in this process, on the shared cluster. The other is a process of its own
+    whose notebooks see the cluster of ``$LABKIT_NETWORK_STATE_FILE`` as theirs
+    (``$LABKIT_STATE_FILE``), so the notebooks that ask for the lab network run there only.
+    A free lane takes the first notebook in ``shared`` it may run.
+    """
+    second = {"LABKIT_STATE_FILE": os.environ["LABKIT_NETWORK_STATE_FILE"]}
+    queue = sorted(shared, key=lambda p: not needs_network(p))  # only the second lane can
+    with ThreadPoolExecutor(1) as here, ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_use_environment, initargs=(second,)) as there:
+        free: list[Executor] = [there, here]
+        running = {}
+        while queue or running:
+            for lane in list(free):
+                pick = next((p for p in queue if lane is there or not needs_network(p)), None)
+                if pick is not None:
+                    queue.remove(pick)
+                    free.remove(lane)
+                    running[lane.submit(execute, pick, outputs, profile)] = lane
+            finished, _ = wait_for(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                free.append(running.pop(future))
+                done(future.result())
+
+
+def mark_alongside(runs: list[NotebookRun]) -> None:
+    """Fill each run's ``alongside``: the runs whose execution overlapped it."""
+    for run in runs:
+        run.alongside = [other.stem for other in runs if other is not run
+                         and other.started < run.ended and run.started < other.ended]
 
 
 def _one_line(exc: Exception) -> str:
@@ -268,6 +336,18 @@ def _screenshots(outputs: Path) -> str:
             f"driven in Chromium:</p>\n<ul>{links}</ul>")
 
 
+def _sharing(runs: list[NotebookRun]) -> str:
+    """A paragraph on which notebooks ran alongside others ("" if each ran alone)."""
+    sharing = [r for r in runs if r.alongside]
+    if not sharing:
+        return ""
+    return (f"<p>{len(runs) - len(sharing)} notebook(s) ran alone: they measure rates or "
+            f"latencies. {len(sharing)} ran two at a time, one on each of two clusters, since "
+            "their findings are about Kafka's semantics and timers (fences, session timeouts, "
+            "rebalances); each says why in its metadata, and the table names what ran "
+            "alongside it.</p>")
+
+
 def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
                 outputs: Path, stability: str = "") -> Path:
     """Write ``outputs/index.html``.
@@ -280,7 +360,7 @@ def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
     n = counts(runs)
     rows = "\n".join(
         f'<tr class="{r.status}"><td>{esc(r.stem)}</td><td class="status">{r.status}</td>'
-        f"<td>{r.seconds:.1f} s</td>"
+        f"<td>{r.seconds:.1f} s</td><td>{esc(', '.join(r.alongside))}</td>"
         f'<td><a href="{esc(r.stem)}.html">html</a> · <a href="{esc(r.name)}">ipynb</a></td>'
         f"<td>{sum(bool(f['holds']) for f in r.checks)}/{len(r.checks)}</td>"
         f"<td>{len(r.findings) - len(r.checks)}</td>"
@@ -317,7 +397,8 @@ def write_index(runs: list[NotebookRun], env: dict[str, str], profile: str,
 <p>Every chart of the run on one page, with its notebook and caption:
 <a href="figures.html">figures.html</a>.</p>
 {broken_block}
-<table><tr><th>notebook</th><th>status</th><th>duration</th><th>output</th>
+{_sharing(runs)}
+<table><tr><th>notebook</th><th>status</th><th>duration</th><th>ran alongside</th><th>output</th>
 <th>checked findings holding</th><th>observations</th><th>error</th></tr>
 {rows}
 </table>
@@ -357,7 +438,8 @@ def write_findings(runs: list[NotebookRun], env: dict[str, str], profile: str,
         lines += [f"- **BROKEN** `{f['id']}` ({r.stem}): {f['sentence']}" for r, f in broken]
         lines.append("")
     for run in runs:
-        lines.append(f"## {run.stem} ({run.status}, {run.seconds:.0f} s)")
+        beside = f", alongside {', '.join(run.alongside)}" if run.alongside else ""
+        lines.append(f"## {run.stem} ({run.status}, {run.seconds:.0f} s{beside})")
         lines.append("")
         if run.error:
             lines.append(f"- **notebook failed**: {run.error}")
@@ -466,8 +548,11 @@ def run_report(profile: str = "standard", only: str | None = None,
                progress: bool = True, repeat: int = 1) -> list[list[NotebookRun]]:
     """Execute the notebooks ``repeat`` times and write the report.
 
-    Every round runs on the same shared cluster, so later rounds meet the state earlier
-    faults left behind. The executed notebooks in ``outputs`` are those of the last round.
+    Every round runs on the same clusters, so later rounds meet the state earlier faults left
+    behind. In a round, the notebooks that must run alone go first, in order; then those that
+    may share the machine, two at a time (``execute_two_at_a_time``) when there are two or
+    more and the runner has a second cluster of its own. The executed notebooks in
+    ``outputs`` are those of the last round.
 
     Returns:
         One list of ``NotebookRun`` per round.
@@ -484,31 +569,61 @@ def run_report(profile: str = "standard", only: str | None = None,
     chosen = notebooks(notebooks_dir, only)
     outputs = Path(outputs)
     outputs.mkdir(parents=True, exist_ok=True)
+    order = {p.name: k for k, p in enumerate(chosen)}
+    shared = [p for p in chosen if shares_the_machine(p)]
+    two_lanes = len(shared) >= 2  # then they run after the others, on a second cluster
+    alone = [p for p in chosen if p not in shared] if two_lanes else chosen
+    wanted = {p for p in alone if needs_network(p)}
+    # The second cluster serves the notebooks that ask for the lab network, and the second
+    # lane: started before its first use, stopped after its last.
+    uses_left = repeat * (len(wanted) + two_lanes)
     rounds: list[list[NotebookRun]] = []
-    wanted = {p for p in chosen if needs_network(p)}
-    network_runs_left, network_started = repeat * len(wanted), False
     with shared_cluster() as cluster, contextlib.ExitStack() as network:
         env = environment(cluster)
         bar = tqdm(total=len(chosen) * repeat, desc=f"notebooks ({profile})", unit="nb",
                    disable=not progress)
+        second: list[Cluster | None] = []  # [the second cluster, or None] once asked for
         table = ""
+
+        def use_network() -> None:
+            if not second:
+                second.append(network.enter_context(shared_network_cluster(cluster)))
+
+        def used_network() -> None:
+            nonlocal uses_left
+            uses_left -= 1
+            if not uses_left:
+                network.close()
+
+        def finished(runs: list[NotebookRun], run: NotebookRun) -> None:
+            runs.append(run)
+            runs.sort(key=lambda r: order[r.name])
+            mark_alongside(runs)
+            bar.update()
+            write_index(runs, env, profile, outputs, table)
+            write_findings(runs, env, profile, outputs)
+            write_figures(runs, profile, outputs)
+
         for _ in range(repeat):
             runs: list[NotebookRun] = []
             rounds.append(runs)
-            for notebook in chosen:
+            for notebook in alone:
                 bar.set_postfix_str(notebook.stem)
-                if notebook in wanted and not network_started:  # the first of them
-                    network.enter_context(shared_network_cluster(cluster))
-                    network_started = True
-                runs.append(execute(notebook, outputs, profile))
                 if notebook in wanted:
-                    network_runs_left -= 1
-                    if not network_runs_left:
-                        network.close()  # after the last of them
-                bar.update()
-                write_index(runs, env, profile, outputs, table)
-                write_findings(runs, env, profile, outputs)
-                write_figures(runs, profile, outputs)
+                    use_network()
+                finished(runs, execute(notebook, outputs, profile))
+                if notebook in wanted:
+                    used_network()
+            if two_lanes:
+                use_network()
+                bar.set_postfix_str("two at a time" if second[0] is not None else "")
+                if second[0] is not None:
+                    execute_two_at_a_time(shared, outputs, profile,
+                                          functools.partial(finished, runs))
+                else:  # no second cluster of the runner's own: one at a time
+                    for notebook in shared:
+                        finished(runs, execute(notebook, outputs, profile))
+                used_network()
             if repeat > 1:
                 table = write_stability(rounds, profile, outputs)
                 write_index(runs, env, profile, outputs, table)
