@@ -30,8 +30,6 @@ CONTROLLER_HEAP = "256m"
 LAB_TOPICS = ("user-events", "order-events")
 """The lab's two topics: the producer experiments write both, the consumer group reads both."""
 LAB_TOPIC_PARTITIONS = 6
-ADMIN_SOCKET_TIMEOUT_MS = 10_000
-"""How long the inspection admin client waits for one broker before it asks another."""
 
 NODE_MARKER = "-Dlabkit.node="
 """JVM flag that marks a broker started by labkit (used to find leftover JVMs)."""
@@ -181,12 +179,8 @@ class Cluster:
         """
         if self._admin is None or fresh:
             # Asking about a topic must never create it (auto.create.topics.enable is on).
-            # A request to a paused (SIGSTOPped) broker is never answered while its socket
-            # stays open: librdkafka's default 60 s socket timeout would then stall every
-            # inspection for a minute, so this client gives up on a broker after 10 s.
             admin = AdminClient(self.client_config(
-                logger=client_log, **{"allow.auto.create.topics": False,
-                                      "socket.timeout.ms": ADMIN_SOCKET_TIMEOUT_MS}))
+                logger=client_log, **{"allow.auto.create.topics": False}))
             if fresh:
                 return admin
             self._admin = admin
@@ -240,10 +234,7 @@ class Cluster:
         else:
             rf = replication_factor or min(3, len(self.brokers))
             new = NewTopic(name, partitions, rf, config=dict(config or {}))
-        # An admin request times out after socket.timeout.ms unless told otherwise, and the
-        # broker's own operation time counts in it.
-        future = self.admin().create_topics([new], operation_timeout=timeout,
-                                            request_timeout=timeout + 5)[name]
+        future = self.admin().create_topics([new], operation_timeout=timeout)[name]
         try:
             future.result(timeout=timeout)
         except KafkaException as exc:
@@ -279,8 +270,7 @@ class Cluster:
 
     def delete_topic(self, name: str, timeout: float = 30) -> None:
         """Delete a topic and wait until it is gone."""
-        self.admin().delete_topics([name], operation_timeout=timeout,
-                                   request_timeout=timeout + 5)[name].result(timeout)
+        self.admin().delete_topics([name], operation_timeout=timeout)[name].result(timeout)
         wait_until(
             lambda: name not in self.admin().list_topics(timeout=5).topics,
             timeout,
