@@ -136,7 +136,8 @@ def test_the_runner_starts_one_network_cluster_and_runs_sharing_notebooks_two_at
     assert sorted([printed[2][:2], printed[3][:2]]) == sorted(
         [["on", network], ["on", cluster3.bootstrap_servers]])
     assert [[f["id"] for f in r.findings] for r in runs[2:]] == [["a.ran"], ["b.ran"]]
-    assert "ran two at a time" in (tmp_path / "out" / "index.html").read_text()
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "ran two at a time" in index and f"at {network} behind the lab network" in index
     assert os.environ["LABKIT_NETWORK_STATE_FILE"] == nothing
     with pytest.raises(ProcessLookupError):  # the runner's second cluster is stopped
         os.kill(int(printed[0][3]), 0)

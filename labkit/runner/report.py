@@ -588,6 +588,8 @@ def run_report(profile: str = "standard", only: str | None = None,
         def use_network() -> None:
             if not second:
                 second.append(network.enter_context(shared_network_cluster(cluster)))
+                if second[0] is not None:
+                    env["second cluster"] = second[0].describe()
 
         def used_network() -> None:
             nonlocal uses_left
