@@ -618,12 +618,13 @@ def run_report(profile: str = "standard", only: str | None = None,
                     used_network()
             if two_lanes:
                 use_network()
-                bar.set_postfix_str("two at a time" if second[0] is not None else "")
                 if second[0] is not None:
+                    bar.set_postfix_str("two at a time")
                     execute_two_at_a_time(shared, outputs, profile,
                                           functools.partial(finished, runs))
                 else:  # no second cluster of the runner's own: one at a time
                     for notebook in shared:
+                        bar.set_postfix_str(notebook.stem)
                         finished(runs, execute(notebook, outputs, profile))
                 used_network()
             if repeat > 1:
