@@ -237,7 +237,8 @@ def execute_two_at_a_time(shared: list[Path], outputs: Path, profile: str,
     A free lane takes the first notebook in ``shared`` it may run.
     """
     second = {"LABKIT_STATE_FILE": os.environ["LABKIT_NETWORK_STATE_FILE"]}
-    queue = sorted(shared, key=lambda p: not needs_network(p))  # only the second lane can
+    asking = {p for p in shared if needs_network(p)}  # only the second lane may run these
+    queue = sorted(shared, key=lambda p: p not in asking)
     with ThreadPoolExecutor(1) as here, ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context("spawn"),
             initializer=_use_environment, initargs=(second,)) as there:
@@ -245,7 +246,7 @@ def execute_two_at_a_time(shared: list[Path], outputs: Path, profile: str,
         running = {}
         while queue or running:
             for lane in list(free):
-                pick = next((p for p in queue if lane is there or not needs_network(p)), None)
+                pick = next((p for p in queue if lane is there or p not in asking), None)
                 if pick is not None:
                     queue.remove(pick)
                     free.remove(lane)
