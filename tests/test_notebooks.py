@@ -114,11 +114,12 @@ def test_the_runner_starts_one_network_cluster_and_runs_sharing_notebooks_two_at
              "time.sleep(4)\nobserve('{0}.ran', '{0} ran')")
     books = (("01_first", attach, ""), ("02_second", attach, ""),
              ("03_share", share.format("a"), "a test"), ("04_share", share.format("b"), "b test"))
+    books_metadata = {"kernelspec": {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}}
     for name, code, why in books:
         nbformat.write(nbformat.v4.new_notebook(
             cells=[nbformat.v4.new_code_cell(code)],
-            metadata={"kernelspec": {"name": "python3", "language": "python",
-                                     "display_name": "Python 3"},
+            metadata={**books_metadata,
                       **({"labkit": {"shares_the_machine": why}} if why else {})}),
             folder / f"{name}.ipynb")
     rounds = run_report(profile="smoke", outputs=tmp_path / "out", notebooks_dir=folder,
@@ -141,3 +142,18 @@ def test_the_runner_starts_one_network_cluster_and_runs_sharing_notebooks_two_at
     assert os.environ["LABKIT_NETWORK_STATE_FILE"] == nothing
     with pytest.raises(ProcessLookupError):  # the runner's second cluster is stopped
         os.kill(int(printed[0][3]), 0)
+    # Without notebooks to share the machine, the second cluster is gone right after the
+    # last notebook that asks for it, before the next one runs.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    after = "import os\nprint('after', os.environ['LABKIT_NETWORK_STATE_FILE'])"
+    for name, code in (("01_first", attach), ("02_after", after)):
+        nbformat.write(nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(code)], metadata=books_metadata),
+            alone / f"{name}.ipynb")
+    runs = run_report(profile="smoke", outputs=tmp_path / "out-alone", notebooks_dir=alone,
+                      progress=False)[0]
+    assert [(r.status, r.error) for r in runs] == [("ok", "")] * 2
+    assert "".join(o.get("text", "") for c in nbformat.read(
+        tmp_path / "out-alone" / runs[1].name, 4).cells for o in c.get("outputs", [])
+    ).split() == ["after", nothing]
