@@ -306,3 +306,24 @@ def test_a_broker_restarted_by_another_process_is_still_the_owners_to_break(clus
 def _zombie(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(")")[-1].split()[0] == "Z"
+
+
+def test_a_broker_unpacks_native_libraries_into_its_own_directory(cluster1):
+    # lz4-java unpacks its native library into java.io.tmpdir and leaves it there when the JVM
+    # is killed; a node's tmpdir is inside its directory, which stop() removes.
+    topic = f"lz4-{uuid.uuid4().hex[:8]}"
+    cluster1.create_topic(topic, partitions=1, replication_factor=1)
+    producer = Producer(cluster1.client_config(**{"compression.type": "lz4", "linger.ms": 5}))
+    for i in range(500):
+        producer.produce(topic, b"%d" % i * 20)
+    assert producer.flush(30) == 0
+    node = cluster1.nodes[1]
+    maps = Path(f"/proc/{node.pid}/maps").read_text().splitlines()
+    loaded = {line.split()[-1] for line in maps if "liblz4" in line}
+    assert loaded and all(path.startswith(f"{node.dir}/tmp/") for path in loaded), loaded
+
+
+def test_jvm_options_that_are_not_shell_words_are_refused_at_once(monkeypatch):
+    monkeypatch.setenv("LABKIT_JVM_OPTIONS", "-Dx='unclosed")
+    with pytest.raises(ValueError, match=r"LABKIT_JVM_OPTIONS=.*must be JVM options as shell words"):
+        LocalCluster(brokers=1)

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -100,6 +101,32 @@ class Node:
     @property
     def data_dir(self) -> Path:
         return Path(self.dir) / "data"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """java.io.tmpdir of the node's JVM: what it unpacks (lz4-java's library) goes with it."""
+        return Path(self.dir) / "tmp"
+
+
+JVM_OPTIONS_VARIABLE = "LABKIT_JVM_OPTIONS"
+
+
+def extra_jvm_options() -> list[str]:
+    """JVM options for every node the lab starts, from ``$LABKIT_JVM_OPTIONS`` (shell words).
+
+    The tests set ``-XX:TieredStopAtLevel=1``: with the C1 compiler only, a 3-broker cluster
+    starts in about 60 % of the time and CPU, and its brokers run slower, so it is not for a
+    run whose numbers are read. The report names the options on its index page.
+
+    Raises:
+        ValueError: the variable is not shell words (an unclosed quote).
+    """
+    value = os.environ.get(JVM_OPTIONS_VARIABLE, "")
+    try:
+        return shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"${JVM_OPTIONS_VARIABLE}={value!r} must be JVM options as shell "
+                         f"words, e.g. '-XX:TieredStopAtLevel=1' ({exc})") from None
 
 
 def default_state_file() -> Path:
@@ -352,7 +379,8 @@ class LocalCluster(Cluster):
         self.broker_config = dict(broker_config or {})
         self.with_network = network
         self.security = security
-        self.jvm_options: list[str] = []  # added to every node's JVM (class_archive.build)
+        # Added to every node's JVM (class_archive.build replaces them while it records).
+        self.jvm_options: list[str] = extra_jvm_options()
         self.credentials: Credentials | None = None
         self.client_config_file: Path | None = None
         self.network_pid: int | None = None
@@ -454,6 +482,7 @@ class LocalCluster(Cluster):
     def _write_node_files(self, node: Node, java: str, cp: str) -> None:
         node.log_dir.mkdir(parents=True, exist_ok=True)
         node.data_dir.mkdir(parents=True, exist_ok=True)
+        node.tmp_dir.mkdir(parents=True, exist_ok=True)
         node.config_file.write_text(
             "".join(f"{k}={v}\n" for k, v in self._properties(node).items())
         )
@@ -464,7 +493,7 @@ class LocalCluster(Cluster):
             "-XX:ReservedCodeCacheSize=96m", "-XX:MaxDirectMemorySize=256m",
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={jars.LOG4J_CONFIG}",
-            f"-Dkafka.logs.dir={node.log_dir}",
+            f"-Dkafka.logs.dir={node.log_dir}", f"-Djava.io.tmpdir={node.tmp_dir}",
             f"{NODE_MARKER}{node.dir}",
             "-cp", cp, "kafka.Kafka", str(node.config_file),
         ]
