@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
-from scipy import stats as scipy_stats
+from scipy.special import chdtrc
 
 from labkit.analysis import accounting, client_stats, gaps, rates
 
@@ -136,7 +136,10 @@ def balance(counts, partitions: int | None = None) -> dict[str, float]:
     total = values.sum()
     if total == 0 or len(values) < 2:
         return {"chi2_p": float("nan"), "max_min_ratio": float("nan"), "empty": 0, "cv": 0.0}
-    p = float(scipy_stats.chisquare(values).pvalue)
+    expected = total / len(values)
+    # Pearson's chi-square against a uniform spread (what scipy.stats.chisquare computes,
+    # without importing scipy.stats: about a second of every notebook's start).
+    p = float(chdtrc(len(values) - 1, ((values - expected) ** 2 / expected).sum()))
     low = values.min()
     return {
         "chi2_p": p,
