@@ -79,6 +79,7 @@ def test_notebook_runs_in_the_smoke_profile(cluster3, tmp_path, path, request):
     assert (tmp_path / run.name).exists() and (tmp_path / f"{run.stem}.html").exists()
     index = (tmp_path / "index.html").read_text()
     assert f'href="{run.stem}.html"' in index and "librdkafka" in index and "4.4.0" in index
+    assert "-XX:TieredStopAtLevel=1" in index  # the tests' broker JVM options are named
     # --strict: a broken promise fails the test as it fails the command line.
     lines, status = verdict(rounds, tmp_path, strict=True)
     assert run.checks and status == 0, "\n".join(lines)

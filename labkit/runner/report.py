@@ -42,7 +42,7 @@ from pathlib import Path
 import confluent_kafka
 import pandas as pd
 
-from labkit.cluster import Cluster, LocalCluster, connect, jars
+from labkit.cluster import Cluster, LocalCluster, connect, jars, local
 from labkit.runner import contact_sheet
 from labkit.runner import findings as lab_findings
 from labkit.runner.profiles import PROFILES
@@ -272,6 +272,7 @@ def _one_line(exc: Exception) -> str:
 
 def environment(cluster: Cluster) -> dict[str, str]:
     """Versions and machine facts shown on the index page."""
+    jvm = " ".join(local.extra_jvm_options())
     return {
         "Kafka": f"{jars.KAFKA_VERSION} (embedded)" if cluster.local else "external cluster",
         "cluster": cluster.describe(),
@@ -281,6 +282,7 @@ def environment(cluster: Cluster) -> dict[str, str]:
         "Python": platform.python_version(),
         "machine": f"{platform.node()}: {platform.platform()}, {os.cpu_count()} CPUs, "
                    f"{_memory_gib()} GiB RAM",
+        **({f"broker JVM options (${local.JVM_OPTIONS_VARIABLE})": jvm} if jvm else {}),
     }
 
 
