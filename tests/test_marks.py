@@ -62,3 +62,23 @@ def test_decode_reads_many_marks_at_once_and_headers_one_by_one():
 def test_a_run_id_must_be_eight_hex_digits():
     with pytest.raises(ValueError, match="run_id='run-1' must be 8 hex digits"):
         marks.head("run-1")
+
+
+def test_marks_of_keeps_a_whole_batch_in_one_block_or_falls_back_per_message():
+    from confluent_kafka import Message as KafkaMessage
+
+    run_id = marks.new_run_id()
+    marked = [KafkaMessage(topic="t", value=marks.mark(run_id, i, 10**18 + i) + b"x" * i)
+              for i in range(5)]
+    block = marks.marks_of(marked)
+    assert isinstance(block, bytes) and len(block) == 5 * marks.MARK_SIZE
+    assert marks.each(block) == [marks.mark_of(m) for m in marked]
+    assert list(marks.decode(marks.each(block)).msg_id) == [0, 1, 2, 3, 4]
+    # One message without a mark (no value, a short one, headers, a foreign value): per message.
+    for odd in (KafkaMessage(topic="t", value=None), KafkaMessage(topic="t", value=b"lab\x01"),
+                KafkaMessage(topic="t", value=b"payload only", headers=marks.headers(run_id, 9, 5)),
+                KafkaMessage(topic="t", value=b"z" * 30)):
+        kept = marks.marks_of([*marked[:2], odd, *marked[2:]])
+        assert kept == [marks.mark_of(m) for m in [*marked[:2], odd, *marked[2:]]]
+        assert marks.each(kept) is kept
+    assert marks.marks_of([]) == []

@@ -25,17 +25,20 @@ instead, and the value is the payload alone:
 - ``lab.ts``: send time, nanoseconds since the epoch, 8 bytes big-endian
 
 Readers keep what names a message with ``mark_of`` while they read (a 24-byte slice, or the
-headers), and decode it later with ``lab_ids`` or, for many at once, ``decode``.
+headers), or with ``marks_of`` for a whole batch, and decode it later with ``lab_ids`` or, for
+many at once, ``decode``.
 """
 
 from __future__ import annotations
 
+import operator
 import struct
 import uuid
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from confluent_kafka import Message
 
 MAGIC = b"lab\x01"
 MARK = struct.Struct(">8sQq")  # magic + run id (8 bytes), msg_id, send ns
@@ -43,6 +46,8 @@ MARK_SIZE = MARK.size
 ID_AT = struct.Struct(">Q")  # the msg_id, at byte 8 of a mark
 ID_PLACES = ("value", "headers")
 NOT_LAB = ("", -1, float("nan"))
+_SLICE = operator.itemgetter(slice(0, MARK_SIZE))
+_MAGIC_U8 = np.frombuffer(MAGIC, dtype=np.uint8)
 _DECODE = np.dtype([("magic", "S4"), ("run", ">u4"), ("msg_id", ">u8"), ("sent_ns", ">i8")])
 
 
@@ -87,6 +92,33 @@ def mark_of(msg) -> bytes | tuple | None:
         return value[:MARK_SIZE]
     found = msg.headers()
     return tuple(found) if found else None
+
+
+def marks_of(msgs: Sequence[Message]) -> bytes | list:
+    """What a reader keeps of a batch of messages to name them later, with no Python call each.
+
+    If every message's value starts with a mark: the marks, sliced and joined in C, as one
+    ``bytes`` of ``len(msgs) * MARK_SIZE`` (no object per message, nothing for the cyclic GC
+    to scan). Otherwise a list of ``mark_of`` per message. ``each`` turns either back into one
+    item per message.
+    """
+    try:
+        block = b"".join(map(_SLICE, map(Message.value, msgs)))
+    except TypeError:  # a value that is None
+        block = b""
+    n = len(msgs)
+    # Each slice is at most MARK_SIZE bytes, so the length holds only if every one is whole.
+    if n and len(block) == n * MARK_SIZE and (
+            np.frombuffer(block, dtype=np.uint8).reshape(n, MARK_SIZE)[:, :4] == _MAGIC_U8).all():
+        return block
+    return [mark_of(m) for m in msgs]
+
+
+def each(kept: bytes | list) -> list:
+    """One kept item per message (what ``mark_of`` returns) from what ``marks_of`` returned."""
+    if isinstance(kept, bytes):
+        return [kept[i:i + MARK_SIZE] for i in range(0, len(kept), MARK_SIZE)]
+    return kept
 
 
 def read(kept) -> tuple[str, int, int]:
