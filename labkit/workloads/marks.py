@@ -48,6 +48,7 @@ ID_PLACES = ("value", "headers")
 NOT_LAB = ("", -1, float("nan"))
 _SLICE = operator.itemgetter(slice(0, MARK_SIZE))
 _MAGIC_U8 = np.frombuffer(MAGIC, dtype=np.uint8)
+_FEWEST_FOR_A_BLOCK = 16  # below this, one NumPy check costs more than a mark_of each
 _DECODE = np.dtype([("magic", "S4"), ("run", ">u4"), ("msg_id", ">u8"), ("sent_ns", ">i8")])
 
 
@@ -102,13 +103,15 @@ def marks_of(msgs: Sequence[Message]) -> bytes | list:
     to scan). Otherwise a list of ``mark_of`` per message. ``each`` turns either back into one
     item per message.
     """
+    n = len(msgs)
+    if n < _FEWEST_FOR_A_BLOCK:
+        return [mark_of(m) for m in msgs]
     try:
         block = b"".join(map(_SLICE, map(Message.value, msgs)))
     except TypeError:  # a value that is None
         block = b""
-    n = len(msgs)
     # Each slice is at most MARK_SIZE bytes, so the length holds only if every one is whole.
-    if n and len(block) == n * MARK_SIZE and (
+    if len(block) == n * MARK_SIZE and (
             np.frombuffer(block, dtype=np.uint8).reshape(n, MARK_SIZE)[:, :4] == _MAGIC_U8).all():
         return block
     return [mark_of(m) for m in msgs]
