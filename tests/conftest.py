@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """How ``make test``'s two pytest-xdist workers share the tests.
+    """How ``make test``'s pytest-xdist workers share the tests.
 
     Each worker starts its own session clusters. A test file is one unit (its module
     fixtures start once), except that each notebook's smoke run is a unit of its own (they
