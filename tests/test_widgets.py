@@ -95,3 +95,24 @@ def test_network_panel_runs_measure_and_keeps_runs(cluster3net, capsys):
     assert "error: link_mbit=-1.0 must be a number >= 0.001" in capsys.readouterr().out
     find(panel, "Clear runs").click()
     assert panel.measured == []
+
+
+def test_a_figure_with_nothing_drawn_reads_as_blank_and_a_drawn_one_does_not():
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from labkit.viz import widgets
+
+    def png(fig) -> bytes:
+        image = io.BytesIO()
+        fig.savefig(image, format="png", bbox_inches="tight")
+        plt.close(fig)
+        return image.getvalue()
+
+    empty = plt.figure(figsize=(4, 3), layout="constrained")
+    empty.patch.set_alpha(0.5)  # background plus transparency: what a blank panel plot held
+    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    ax.plot([0, 1, 2], [1, 3, 2], label="a line")
+    ax.set(title="drawn", xlabel="x")
+    assert widgets._blank(png(empty)) and not widgets._blank(png(fig))

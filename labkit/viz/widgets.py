@@ -19,11 +19,14 @@ from typing import Any
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import pandas as pd
+import PIL.Image
 from IPython.display import Image, display
 
 from labkit.cluster import LAB_TOPICS, Cluster
 from labkit.viz import plots
 from labkit.workloads.producer import CHOICES, KEY_SCHEMES, run_producer
+
+RENDERS = 4  # the most times _show renders a figure that came out blank
 
 
 def producer_settings(acks="1", linger_ms=5, batch_size=1_000_000, compression="none",
@@ -98,18 +101,29 @@ def _runs_panel(columns: list[list], run, draw, attribute: str = "runs"):
 def _show(*figures) -> None:
     """Display figures in a panel's output as PNG images, and close them.
 
-    Each is rendered twice, the first time to nothing. In JupyterLab's kernel the first
-    rendering of a constrained-layout figure with a tight bounding box came out blank (the
-    figure's background alone, its axes not yet laid out: seen in about half the browser-tier
-    runs of notebooks 07 and 08, never in a kernel driven without a browser); the second was
-    always whole. The cause is not found; the browser tier checks every panel's plots.
+    In JupyterLab's kernel a rendering of a constrained-layout figure with a tight bounding
+    box sometimes came out blank: the figure's background alone, its axes not laid out. It
+    was seen in about half the browser-tier runs of notebooks 07 and 08 when each figure was
+    rendered once, and once more (07) in a test run with three workers when each was rendered
+    twice; never in a kernel driven without a browser. The cause is not found. So a figure is
+    rendered again while its image holds no more than a background's few colours, at most
+    ``RENDERS`` times; the browser tier checks every panel's plots.
     """
     for fig in figures:
-        fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")  # lays the figure out
-        image = io.BytesIO()
-        fig.savefig(image, format="png", bbox_inches="tight")
+        for _ in range(RENDERS):
+            image = io.BytesIO()
+            fig.savefig(image, format="png", bbox_inches="tight")
+            if not _blank(image.getvalue()):
+                break
         plt.close(fig)
         display(Image(image.getvalue()))
+
+
+def _blank(png: bytes) -> bool:
+    """Whether a PNG holds at most 4 colours (a background, and transparency around it)."""
+    with PIL.Image.open(io.BytesIO(png)) as picture:
+        return picture.getcolors(maxcolors=4) is not None
+
 
 def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
     """Show a producer control panel: settings, a Run button, and the dashboard.
