@@ -450,8 +450,9 @@ class ConsumerGroup(MemberGroup):
         """Keep what ``messages()`` needs of messages just processed, as one chunk of columns.
 
         The columns are built by C loops over the batch (``map`` of the Message methods), and
-        hold no object per message that the cyclic GC would scan: with a row tuple per
-        message, a 3-member group draining a backlog spent about a quarter of its time in GC.
+        hold no object per message that the cyclic GC would scan (in a harness of three bare
+        consumers, a row tuple per message drained a backlog at 232-309k msg/s, and at
+        428-438k with the GC off).
         """
         now, since = time.time(), time.monotonic() - self.t0
         chunk = (member, now, since, list(map(sys.intern, map(Message.topic, msgs))),
