@@ -3,7 +3,7 @@ on the session's 3-broker cluster after a crash moved a leader away."""
 
 import pandas as pd
 
-from labkit.cluster import unique_name
+from labkit.cluster import unique_name, wait_until
 from labkit.cluster.faults import heal, replicas_led_by, wait_healthy
 from labkit.cluster.leadership import elect_preferred, off_preferred
 
@@ -27,6 +27,9 @@ def test_elect_preferred_gives_a_crashed_broker_its_leaderships_back(cluster3):
     assert cluster3.leader(topic, 0) != 2
     moved = elect_preferred(cluster3, [topic])
     assert (moved.partition == 0).any() and (moved.leader == 2).all()
-    assert [cluster3.leader(topic, p) for p in range(3)] == [2, 3, 1]
+    # The election is done when the controller answers; the brokers' metadata follows.
+    # (wait_until raises, naming the wait, if the leaders are not 2, 3, 1 within 30 s)
+    wait_until(lambda: [cluster3.leader(topic, p) for p in range(3)] == [2, 3, 1], 30,
+               "the brokers' metadata to show leaders 2, 3, 1 after the election")
     assert off_preferred(cluster3.partitions([topic])).empty
     cluster3.delete_topic(topic)
