@@ -46,6 +46,7 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Cell In\[\d+\], lin
 KERNEL_ERROR = re.compile(rb'"msg_type":\s*"error"')
 ERROR_NAME = re.compile(rb'"ename":\s*("[^"]*")')
 ERROR_VALUE = re.compile(rb'"evalue":\s*("(?:[^"\\]|\\.)*")')
+ANSI = re.compile(r"\\u001b\[[0-9;]*m")  # colour codes, as JSON-escaped in a kernel message
 RUN_ALL_MS = 300_000  # Run All Cells of a notebook in the smoke profile, on a slow shared machine
 ACTION_MS = 120_000  # one action of a control panel, and its redraw
 VIEWPORT = {"width": 1400, "height": 1800}  # tall enough for a whole panel and its plots
@@ -209,9 +210,12 @@ class Notebook:
         data = payload.encode() if isinstance(payload, str) else payload
         if KERNEL_ERROR.search(data):
             name, value = ERROR_NAME.search(data), ERROR_VALUE.search(data)
+            # The kernel's traceback too (ANSI colours dropped): where the error came from.
+            at = data.find(b'"traceback"')
+            trace = ANSI.sub("", data[at:at + 4000].decode(errors="replace")) if at >= 0 else ""
             self.kernel_errors.append(
-                f"kernel error: {json.loads(name[1])}: {json.loads(value[1])}" if name and value
-                else f"kernel error: {data[:300]!r}")
+                (f"kernel error: {json.loads(name[1])}: {json.loads(value[1])}" if name and value
+                 else f"kernel error: {data[:300]!r}") + (f"\n{trace}" if trace else ""))
 
     def tracebacks(self) -> Locator:
         return self.page.locator(STDERR).filter(has_text=TRACEBACK)
