@@ -327,3 +327,12 @@ def test_jvm_options_that_are_not_shell_words_are_refused_at_once(monkeypatch):
     monkeypatch.setenv("LABKIT_JVM_OPTIONS", "-Dx='unclosed")
     with pytest.raises(ValueError, match=r"LABKIT_JVM_OPTIONS=.*must be JVM options as shell"):
         LocalCluster(brokers=1)
+
+
+@pytest.mark.broker
+def test_a_jvm_option_the_jvm_refuses_is_named_in_the_start_error(monkeypatch):
+    monkeypatch.setenv("LABKIT_JVM_OPTIONS", "-XX:NoSuchLabOption=1")
+    with pytest.raises(labkit.ClusterError, match=r"(?s)extra JVM options '-XX:NoSuchLabOption=1'.*"
+                                                  r"Unrecognized VM option 'NoSuchLabOption=1'"):
+        with LocalCluster(brokers=1) as cluster:
+            cluster.start()

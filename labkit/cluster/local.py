@@ -676,9 +676,11 @@ class LocalCluster(Cluster):
                     tail = self.log_tail(node.id, 30)
                     if "Address already in use" in tail:
                         raise _PortTaken()
+                    extra = f" (with the extra JVM options {' '.join(self.jvm_options)!r})" \
+                        if self.jvm_options else ""
                     raise ClusterError(
-                        f"{_name(node.id)} exited during start-up:\n{self._errors(node.id)}"
-                    )
+                        f"{_name(node.id)} exited during start-up{extra}:\n"
+                        f"{self._errors(node.id)}")
             registered = set(self.admin().list_topics(timeout=2).brokers)
             return registered >= expected
 
@@ -914,7 +916,8 @@ class LocalCluster(Cluster):
             path = node.log_dir / name
             if path.exists():
                 text = path.read_text(errors="replace").splitlines()
-                found += [ln for ln in text if re.search(r"\b(ERROR|FATAL)\b|Exception|Error:", ln)]
+                found += [ln for ln in text if re.search(
+                    r"\b(ERROR|FATAL)\b|Exception|Error:|Unrecognized|Improperly specified", ln)]
         return "\n".join(found[-lines:]) or self.log_tail(broker_id, lines)
 
     def describe(self) -> str:
