@@ -39,7 +39,7 @@ def chart_functions() -> list[str]:
     return sorted(name for name, value in vars(plots).items()
                   if callable(value) and not name.startswith("_")
                   and getattr(value, "__module__", None) == plots.__name__
-                  and hasattr(value, "__wrapped__"))
+                  and getattr(value, "chart", False))
 
 
 @functools.cache

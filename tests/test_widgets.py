@@ -1,6 +1,7 @@
 """The control panels drive the same functions as the batch path, against a real broker."""
 
 import matplotlib
+import pandas as pd
 
 from labkit.cluster import unique_name
 from labkit.viz.widgets import network_panel, producer_panel
@@ -97,22 +98,45 @@ def test_network_panel_runs_measure_and_keeps_runs(cluster3net, capsys):
     assert panel.measured == []
 
 
-def test_a_figure_with_nothing_drawn_reads_as_blank_and_a_drawn_one_does_not():
+def test_panel_figures_are_unknown_to_pyplot_and_drawn_as_in_it():
+    """Inside plots.unregistered_figures() a chart's figure is not pyplot's (no kernel thread
+    can draw it behind the panel's back) and saves the same picture as pyplot's would."""
     import io
 
     import matplotlib.pyplot as plt
+    import numpy as np
+    import PIL.Image
 
-    from labkit.viz import widgets
+    from labkit.viz import plots
 
-    def png(fig) -> bytes:
+    def pixels(fig) -> np.ndarray:
         image = io.BytesIO()
         fig.savefig(image, format="png", bbox_inches="tight")
-        plt.close(fig)
-        return image.getvalue()
+        return np.asarray(PIL.Image.open(io.BytesIO(image.getvalue())))
 
-    empty = plt.figure(figsize=(4, 3), layout="constrained")
-    empty.patch.set_alpha(0.5)  # background plus transparency: what a blank panel plot held
-    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
-    ax.plot([0, 1, 2], [1, 3, 2], label="a line")
-    ax.set(title="drawn", xlabel="x")
-    assert widgets._blank(png(empty)) and not widgets._blank(png(fig))
+    table = pd.DataFrame({"m1": [10.0, 30.0, 20.0], "m2": [5.0, 15.0, 25.0]},
+                         index=[0.0, 1.0, 2.0])
+    plt.close("all")
+    known = plots.throughput_per_member(table)
+    assert plt.get_fignums() == [known.number]
+    with plots.unregistered_figures():
+        unknown = plots.throughput_per_member(table)
+        fig, axes = plots.subplots(1, 2, sharey=True, figsize=(6, 2), layout="constrained")
+    assert plt.get_fignums() == [known.number], "a panel figure reached pyplot"
+    assert unknown not in map(plt.figure, plt.get_fignums())
+    assert fig.get_layout_engine() is not None and axes[0].get_shared_y_axes().joined(*axes)
+    np.testing.assert_array_equal(pixels(unknown), pixels(known))
+    plt.close("all")
+
+
+def test_the_producer_panel_never_asks_pyplot_for_a_figure(cluster1, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    made = []
+    figure = plt.figure
+    monkeypatch.setattr(plt, "figure", lambda *a, **k: made.append(a) or figure(*a, **k))
+    topic = unique_name("panel")
+    cluster1.create_topic(topic, partitions=3)
+    panel = producer_panel(cluster1, [topic], messages=200)
+    find(panel, "Run").click()
+    assert len(panel.runs) == 1 and made == []

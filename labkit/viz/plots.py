@@ -6,10 +6,15 @@ With ``LABKIT_RECORD_FIGURES=DIR`` in the environment, every chart call (not the
 one chart makes to another) also pickles its function name and arguments, ``ax`` left
 out, into ``DIR`` (``recorded_calls`` reads them back): the tests draw every chart of a
 report run again from these recordings.
+
+Inside ``unregistered_figures()`` the charts a thread draws make figures pyplot does not
+know: the control panels draw there, since their callbacks may run on a kernel thread of
+their own while pyplot draws every figure it knows from another (see its docstring).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import itertools
@@ -22,6 +27,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from labkit.analysis import metrics, rates
 from labkit.analysis.groups import partition_order
@@ -40,6 +47,9 @@ LAB_STYLE = {
 
 
 _recording = threading.local()
+_unregistered = threading.local()
+_SUBPLOTS_ARGUMENTS = ("sharex", "sharey", "squeeze", "width_ratios", "height_ratios",
+                       "subplot_kw", "gridspec_kw")
 _record_numbers = itertools.count()
 
 
@@ -58,6 +68,7 @@ def _recorded(draw):
             return draw(*args, **kwargs)
         finally:
             _recording.inside = False
+    wrapper.chart = True  # what the tests draw again from recordings
     return wrapper
 
 
@@ -96,6 +107,42 @@ def draw(call: dict):
     return globals()[call["function"]](**call["arguments"])
 
 
+@contextlib.contextmanager
+def unregistered_figures():
+    """Make the figures of the charts this thread draws within the block unknown to pyplot.
+
+    Only the caller then draws them (``subplots`` makes them).
+
+    In JupyterLab, ipykernel (7) may handle a widget's message on a thread of its own (a
+    kernel subshell) while another widget message or a cell runs on the main thread, and
+    every message handled ends with IPython's ``post_execute`` event, on which pyplot draws
+    every stale figure it knows and the inline backend shows them. A panel's figure that
+    pyplot knew could so be drawn by two threads at once: matplotlib's renderer is not
+    thread-safe, and the browser tier saw half-drawn and blank panel plots and a kernel
+    error ``Done: <RendererAgg>`` (one thread's draw hitting the other's renderer probe).
+    """
+    before = getattr(_unregistered, "on", False)
+    _unregistered.on = True
+    try:
+        yield
+    finally:
+        _unregistered.on = before
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """Return ``plt.subplots(...)``; inside ``unregistered_figures()`` its like unknown to pyplot.
+
+    That one is a ``Figure`` with an Agg canvas (as the inline backend's), the same size
+    and layout; it goes when it is dropped.
+    """
+    if not getattr(_unregistered, "on", False):
+        return plt.subplots(nrows, ncols, **kwargs)
+    grid = {k: kwargs.pop(k) for k in _SUBPLOTS_ARGUMENTS if k in kwargs}
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **grid)
+
+
 def use_lab_style() -> None:
     """Apply the lab's matplotlib style (notebooks opt in; importing labkit does not)."""
     plt.rcParams.update(LAB_STYLE)
@@ -103,7 +150,7 @@ def use_lab_style() -> None:
 
 def _axes(ax):
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = subplots()
     return ax
 
 
@@ -527,7 +574,7 @@ def frontier(points: pd.DataFrame, x: str = "msgs_per_s", y: str = "p99_ms", lab
     from matplotlib.transforms import ScaledTranslation
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(11, 4.6), layout="constrained")
+        _, ax = subplots(figsize=(11, 4.6), layout="constrained")
     points = points[points[x].notna() & points[y].notna()]
     names = points[label] if label in points.columns else pd.Series(points.index, points.index)
     ax.set_yscale("log")
@@ -594,8 +641,8 @@ def producer_dashboard(runs, warmup_s: float | None = None):
         runs: ``labkit.workloads.producer.ProducerRun`` objects.
         warmup_s: warm-up left out of the percentiles (None: ``metrics.default_warmup``).
     """
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6 + 0.2 * len(runs)),
-                                  layout="constrained")
+    fig, (a, b, c) = subplots(1, 3, figsize=(15, 3.6 + 0.2 * len(runs)),
+                              layout="constrained")
     names = {id(r): f"run {number}: {_dashboard_name(r)}" for number, r in enumerate(runs, 1)}
     throughput_over_time({names[id(r)]: metrics.throughput(r.records) for r in runs}, ax=a)
     percentile_curves({names[id(r)]: metrics.percentile_curve(r.records, warmup_s=warmup_s)
@@ -644,8 +691,8 @@ def flat_out_bounds(settings: pd.DataFrame, names: dict[str, str] | None = None,
 
     rows = np.arange(len(settings))
     if ax is None:
-        fig, ax = plt.subplots(1, 2, sharey=True, figsize=(13, 2.4 + 0.55 * len(settings)),
-                               layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
+        fig, ax = subplots(1, 2, sharey=True, figsize=(13, 2.4 + 0.55 * len(settings)),
+                           layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
     rate_ax, cpu_ax = ax
     fig = rate_ax.figure
     labkit, bare = settings.msgs_per_s.fillna(0), settings.bare_msgs_per_s
@@ -746,7 +793,7 @@ def outcome_bars(table: pd.DataFrame, ax=None, title: str = "What became of each
         title: the axes title.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.6 * len(table) + 1.6), layout="constrained")
+        _, ax = subplots(figsize=(10, 0.6 * len(table) + 1.6), layout="constrained")
     cols = [c for c in _OUTCOMES if c in table.columns]
     drawn = [c for c in cols if table[c].sum() > 0]
     counts = table[cols].fillna(0).astype(int)
@@ -1139,9 +1186,9 @@ def fault_timeline(runs, events: pd.DataFrame | None = None, bucket_s: float = 0
 
     runs = [runs] if not isinstance(runs, list | tuple) else list(runs)
     zero = runs[0].started_wall
-    fig, axes = plt.subplots(len(runs) + 1, 1, figsize=(10, 1.1 * len(runs) + 3.0),
-                             sharex=True, layout="constrained",
-                             gridspec_kw={"height_ratios": [1.0] * len(runs) + [2.4]})
+    fig, axes = subplots(len(runs) + 1, 1, figsize=(10, 1.1 * len(runs) + 3.0),
+                         sharex=True, layout="constrained",
+                         gridspec_kw={"height_ratios": [1.0] * len(runs) + [2.4]})
     panels, bottom = list(axes[:-1]), axes[-1]
     for index, (run, ax) in enumerate(zip(runs, panels, strict=True)):
         color = f"C{index % 10}"
@@ -1207,7 +1254,7 @@ def group_timeline(messages: pd.DataFrame, events: pd.DataFrame, started_wall: f
         The figure.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3))
+        _, ax = subplots(figsize=(10, 3))
     rate = rates.per_second(messages.t_consumed - zero_wall, bucket_s)
     ax.plot(rate.index, rate.values, drawstyle="steps-post", color="tab:blue",
             label="processed/s")
@@ -1358,8 +1405,8 @@ def replication_timeline(run, state: str = "isr", bucket_s: float = 0.5):
         raise ValueError(f"state={state!r} must be 'isr' or 'leader'")
     labels = list(run.producers)
     panels = len(labels) + (run.seen is not None) + 1
-    fig, axes = plt.subplots(panels, 1, figsize=(10, 1.9 * panels + 0.6), sharex=True,
-                             layout="constrained")
+    fig, axes = subplots(panels, 1, figsize=(10, 1.9 * panels + 0.6), sharex=True,
+                         layout="constrained")
     end = run.ended_s + 2.0
     records = {label: run.records(label) for label in labels}
     def per_second(times: pd.Series) -> pd.Series:
@@ -1465,7 +1512,7 @@ def log_copies(result, partition: int | None = None, events: pd.DataFrame | None
     from matplotlib.patches import ConnectionPatch, Rectangle
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+        _, ax = subplots(figsize=(8, 4.2), layout="constrained")
     table = result.per_partition[result.per_partition.partition >= 0]
     if partition is None:
         partition = int(table.sort_values("duplicates", kind="stable").partition.iloc[-1])
@@ -1537,7 +1584,7 @@ def rows_around_crash(strips: dict[str, pd.DataFrame], around: int | None = None
     from matplotlib.transforms import offset_copy
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(11, 0.7 * len(strips) + 1.9), layout="constrained")
+        _, ax = subplots(figsize=(11, 0.7 * len(strips) + 1.9), layout="constrained")
     shown = {label: strip if around is None else strip[strip.position.abs() <= around]
              for label, strip in strips.items()}
     ends = [(s.position.min(), s.position.max()) for s in shown.values() if len(s)]
@@ -1641,8 +1688,8 @@ def lost_when_acked(lost: pd.DataFrame, ax=None,
     """
     configs = list(dict.fromkeys(lost.config)) if configs is None else list(configs)
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.75 * max(1, len(configs)) + 1.6),
-                             layout="constrained")
+        _, ax = subplots(figsize=(9, 0.75 * max(1, len(configs)) + 1.6),
+                         layout="constrained")
     from matplotlib.scale import SymmetricalLogTransform
     from matplotlib.ticker import FuncFormatter
 
@@ -1727,8 +1774,8 @@ def duplicates_and_losses(table: pd.DataFrame, title: str, ax=None,
         The figure.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, (0.25 + 0.22 * len(columns)) * len(table) + 1.4),
-                             layout="constrained")
+        _, ax = subplots(figsize=(8, (0.25 + 0.22 * len(columns)) * len(table) + 1.4),
+                         layout="constrained")
     counts = table[list(columns)].fillna(0).astype(int)
     height = 0.8 / len(columns)
     for k, column in enumerate(columns):
@@ -1784,7 +1831,7 @@ def share_redeliveries(messages: pd.DataFrame, held: dict[str, pd.DataFrame],
         blocks.append((name, fault, float(back.min() - fault.t) if len(back) else None, rows))
     n_rows = sum(1 + r[["partition", "offset"]].drop_duplicates().shape[0] for *_, r in blocks)
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, max(3.0, 0.22 * n_rows + 1.2)), layout="constrained")
+        _, ax = subplots(figsize=(10, max(3.0, 0.22 * n_rows + 1.2)), layout="constrained")
     colors = _group_member_colors(sorted(set(messages.member), key=lambda m: (len(m), m)))
     ticks, names, y, labelled = [], [], 0, set()
     for name, fault, stalled_s, rows in blocks:
@@ -1864,7 +1911,7 @@ def offset_reset_reads(writes: dict, groups: dict[str, tuple[pd.DataFrame, float
         The figure.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.55 * len(groups) + 2.2), layout="constrained")
+        _, ax = subplots(figsize=(10, 0.55 * len(groups) + 2.2), layout="constrained")
     zero = min(run.started_wall for run in writes.values())
     spans = {name: (float(run.records.t_send.min() + run.started_wall - zero),
                     float(run.records.t_send.max() + run.started_wall - zero))
@@ -1925,7 +1972,7 @@ def latency_by_delay(table: pd.DataFrame, axes=None,
         title: the figure's title.
     """
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True, layout="constrained")
+        _, axes = subplots(1, 2, figsize=(12, 4.2), sharey=True, layout="constrained")
     delays = sorted(set(table.index.get_level_values("delay_ms")))
     settings = list(dict.fromkeys(table.index.get_level_values("setting")))
     positive = [d for d in delays if d > 0]
@@ -1961,7 +2008,7 @@ def throughput_by_delay(table: pd.DataFrame, ax=None,
         title: the axes title.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+        _, ax = subplots(figsize=(10, 4), layout="constrained")
     delays = sorted(set(table.index.get_level_values("delay_ms")))
     for index, setting in enumerate(dict.fromkeys(table.index.get_level_values("setting"))):
         rows = table.xs(setting, level="setting").msgs_per_s
@@ -1995,7 +2042,7 @@ def codecs_on_link(table: pd.DataFrame, ax=None,
         title: the axes title.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+        _, ax = subplots(figsize=(10, 4), layout="constrained")
     x = np.arange(len(table))
     names = ["no compression" if c == "none" else str(c) for c in table.index]
     for shift, column, color, name in ((-0.2, "payload_mbit_per_s", "C0",
@@ -2036,7 +2083,7 @@ def size_throughput(table: pd.DataFrame, axes=None,
         title: the figure's title.
     """
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
+        _, axes = subplots(1, 3, figsize=(14, 4.2), layout="constrained")
     sizes = table.index.to_numpy()
     share = 100 * table.overhead_bytes_per_msg / table.index
     notes = [f"{b:,.0f} B\n{p:.2g}%" for b, p in zip(table.overhead_bytes_per_msg, share,
@@ -2090,7 +2137,7 @@ def lag_sources(total: pd.DataFrame, names: dict[str, str], marks=(), ax=None,
         title: the axes title.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3.8))
+        _, ax = subplots(figsize=(10, 3.8))
     for column, name in names.items():
         color, marker, style = _LAG_LOOKS.get(column, ("black", "", "-"))
         series = total[column]
@@ -2124,8 +2171,8 @@ def lag_agreement(agree: dict[str, pd.DataFrame], names: dict[str, str], axes=No
         title: the figure's title.
     """
     if axes is None:
-        _, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4),
-                               layout="constrained")
+        _, axes = subplots(1, len(names), figsize=(5 * len(names), 4),
+                           layout="constrained")
     axes = np.atleast_1d(axes)
     for ax, (source, name) in zip(axes, names.items(), strict=True):
         rows = agree[source]
@@ -2162,8 +2209,8 @@ def lag_by_partition(table: pd.DataFrame, partitions: list[str], names: dict[str
             panel only).
         title: the figure's title.
     """
-    fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 1.7 * len(partitions) + 1),
-                             sharex=True, layout="constrained")
+    fig, axes = subplots(len(partitions), 1, figsize=(10, 1.7 * len(partitions) + 1),
+                         sharex=True, layout="constrained")
     axes = np.atleast_1d(axes)
     for index, (ax, part) in enumerate(zip(axes, partitions, strict=True)):
         rows = table[table.partition == part].sort_values("t")
@@ -2227,8 +2274,8 @@ def latency_parts_bars(table: pd.DataFrame, axes=None,
     modes = [m for m in ("fixed", "flat", "burst") if m in set(table["mode"])]
     modes += [m for m in dict.fromkeys(table["mode"]) if m not in modes]
     if axes is None:
-        _, axes = plt.subplots(1, len(modes), figsize=(6.5 * len(modes), 4.4),
-                               layout="constrained", squeeze=False)
+        _, axes = subplots(1, len(modes), figsize=(6.5 * len(modes), 4.4),
+                           layout="constrained", squeeze=False)
         axes = axes[0]
     names = {"fixed": "at a fixed rate", "flat": "flat out", "burst": "with a burst"}
     for ax, mode in zip(axes, modes, strict=False):
@@ -2292,8 +2339,8 @@ def latency_parts_over_time(parts: pd.DataFrame, measured: pd.DataFrame,
         title: the figure's title.
     """
     if axes is None:
-        _, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained",
-                               height_ratios=[1, 2.2])
+        _, axes = subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained",
+                           height_ratios=[1, 2.2])
     top, ax = axes
     edges = np.append(parts.t_start.to_numpy(), parts.t.to_numpy()[-1:])
     seconds = (parts.t - parts.t_start).to_numpy()
@@ -2345,8 +2392,8 @@ def backpressure_costs(table: pd.DataFrame, capacity_msgs: float | None = None,
             over the bytes each message took on the wire.
         title: the figure's title.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(13, 1.0 + 0.75 * max(len(table), 3)), sharey=True,
-                             layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(13, 1.0 + 0.75 * max(len(table), 3)), sharey=True,
+                         layout="constrained")
     y = np.arange(len(table))
     colors = [f"C{i % 10}" for i in range(len(table))]
     ax = axes[0]
@@ -2417,9 +2464,9 @@ def backpressure_held(held: dict[str, pd.DataFrame], queues: dict[str, pd.DataFr
         limit: ``queue.buffering.max.messages``.
         title: the figure's title.
     """
-    fig, axes = plt.subplots(2, len(held), figsize=(4.2 * len(held) + 1, 5.2), sharey="row",
-                             squeeze=False, layout="constrained",
-                             gridspec_kw={"height_ratios": [2, 1]})
+    fig, axes = subplots(2, len(held), figsize=(4.2 * len(held) + 1, 5.2), sharey="row",
+                         squeeze=False, layout="constrained",
+                         gridspec_kw={"height_ratios": [2, 1]})
     for column, (name, frame) in enumerate(held.items()):
         top, bottom = axes[0][column], axes[1][column]
         top.plot(frame.t, frame.client_msgs, color="C0", lw=1.5,
@@ -2478,9 +2525,9 @@ def timeout_timeline(records: pd.DataFrame, leaders: pd.DataFrame, events: pd.Da
     """
     from labkit.analysis.backpressure import no_leader
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.6), sharex=True,
-                                      layout="constrained",
-                                      gridspec_kw={"height_ratios": [1, 2.2]})
+    fig, (top, bottom) = subplots(2, 1, figsize=(10, 5.6), sharex=True,
+                                  layout="constrained",
+                                  gridspec_kw={"height_ratios": [1, 2.2]})
     killed = float(events.t_s[events.action == "kill"].min()) if len(events) else 0.0
     gone, back = no_leader(leaders, killed)
     end = float(np.nanmax([records.t_delivered.max(), records.t_send.max()]))

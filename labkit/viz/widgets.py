@@ -19,14 +19,11 @@ from typing import Any
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import pandas as pd
-import PIL.Image
 from IPython.display import Image, display
 
 from labkit.cluster import LAB_TOPICS, Cluster
 from labkit.viz import plots
 from labkit.workloads.producer import CHOICES, KEY_SCHEMES, run_producer
-
-RENDERS = 4  # the most times _show renders a figure that came out blank
 
 
 def producer_settings(acks="1", linger_ms=5, batch_size=1_000_000, compression="none",
@@ -80,7 +77,7 @@ def _runs_panel(columns: list[list], run, draw, attribute: str = "runs"):
 
     def redraw():
         out.clear_output(wait=True)
-        with out:
+        with out, plots.unregistered_figures():
             if runs:
                 draw(runs)
 
@@ -101,28 +98,15 @@ def _runs_panel(columns: list[list], run, draw, attribute: str = "runs"):
 def _show(*figures) -> None:
     """Display figures in a panel's output as PNG images, and close them.
 
-    In JupyterLab's kernel a rendering of a constrained-layout figure with a tight bounding
-    box sometimes came out blank: the figure's background alone, its axes not laid out. It
-    was seen in about half the browser-tier runs of notebooks 07 and 08 when each figure was
-    rendered once, and once more (07) in a test run with three workers when each was rendered
-    twice; never in a kernel driven without a browser. The cause is not found. So a figure is
-    rendered again while its image holds no more than a background's few colours, at most
-    ``RENDERS`` times; the browser tier checks every panel's plots.
+    The panels make their figures inside ``plots.unregistered_figures()``: a figure pyplot
+    knew could be drawn by a kernel thread at the same time (see there), which made blank
+    and half-drawn panel plots in the browser.
     """
     for fig in figures:
-        for _ in range(RENDERS):
-            image = io.BytesIO()
-            fig.savefig(image, format="png", bbox_inches="tight")
-            if not _blank(image.getvalue()):
-                break
+        image = io.BytesIO()
+        fig.savefig(image, format="png", bbox_inches="tight")
         plt.close(fig)
         display(Image(image.getvalue()))
-
-
-def _blank(png: bytes) -> bool:
-    """Whether a PNG holds at most 4 colours (a background, and transparency around it)."""
-    with PIL.Image.open(io.BytesIO(png)) as picture:
-        return picture.getcolors(maxcolors=4) is not None
 
 
 def producer_panel(cluster: Cluster, topics=LAB_TOPICS, messages: int = 20_000):
@@ -229,14 +213,15 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
             if group is None:
                 return
             display(metrics.assignment_table(group.assignment()))
-            fig, (a, b) = plt.subplots(1, 2, figsize=(15, 4), layout="constrained")
-            events = group.events()
-            if not events.empty:
-                plots.rebalance_timeline(metrics.ownership(events), events, ax=a)
-            table = metrics.member_throughput(group.messages(), bucket_s=1.0)
-            if not table.empty:
-                plots.throughput_per_member(table, ax=b)
-            _show(fig)
+            with plots.unregistered_figures():
+                fig, (a, b) = plots.subplots(1, 2, figsize=(15, 4), layout="constrained")
+                events = group.events()
+                if not events.empty:
+                    plots.rebalance_timeline(metrics.ownership(events), events, ax=a)
+                table = metrics.member_throughput(group.messages(), bucket_s=1.0)
+                if not table.empty:
+                    plots.throughput_per_member(table, ax=b)
+                _show(fig)
 
     def act(name):
         def handler(_):
