@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 report: setup ## run every notebook (PROFILE=smoke|standard|full) into outputs/
 	$(PY) -m labkit report --profile $(PROFILE)
 
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: setup ## the test suite, against real brokers it starts (TEST_WORKERS pytest-xdist workers, each with its own clusters)
 	$(PY) -m pytest -n $(TEST_WORKERS)
 

@@ -77,6 +77,10 @@ class Latency:
         avg_ms: mean latency (the tool prints it from nanoseconds).
         p50_ms, p99_ms, p999_ms: the tool's percentiles: whole ms (floored), ``sorted[int(n q)]``.
         exact_p50_ms, exact_p99_ms: labkit's unfloored percentiles (NaN for the tool).
+        ack_p50_ms, ack_p99_ms: labkit's delivery latency of the same messages, ``produce()``
+            to the acknowledgement's report (librdkafka's ``latency()``, unfloored): the part
+            of the tool's time before it polls, which labkit's end-to-end time overlaps
+            (NaN for the tool).
     """
 
     source: str
@@ -88,17 +92,24 @@ class Latency:
     p999_ms: float
     exact_p50_ms: float = float("nan")
     exact_p99_ms: float = float("nan")
+    ack_p50_ms: float = float("nan")
+    ack_p99_ms: float = float("nan")
 
 
-def tool_statistic(source: str, rate: float, latencies_ms: np.ndarray) -> Latency:
-    """Summarise latencies (ms) exactly as EndToEndLatency summarises its own."""
+def tool_statistic(source: str, rate: float, latencies_ms: np.ndarray,
+                   acks_ms: np.ndarray | None = None) -> Latency:
+    """Summarise latencies (ms) exactly as EndToEndLatency summarises its own; with
+    ``acks_ms`` (delivery latencies of the same messages), their p50 and p99 too."""
     whole = np.sort(np.floor(latencies_ms))
     n = len(whole)
     if not n:
         raise RuntimeError(f"{source}: no latency measured")
+    acks = (np.percentile(acks_ms, [50, 99]) if acks_ms is not None and len(acks_ms)
+            else [float("nan")] * 2)
     return Latency(source, rate, n, float(latencies_ms.mean()), whole[int(n * 0.5)],
                    whole[int(n * 0.99)], whole[int(n * 0.999)],
-                   float(np.percentile(latencies_ms, 50)), float(np.percentile(latencies_ms, 99)))
+                   float(np.percentile(latencies_ms, 50)), float(np.percentile(latencies_ms, 99)),
+                   float(acks[0]), float(acks[1]))
 
 
 def fresh_topic(cluster: Cluster, kind: str) -> str:
@@ -164,7 +175,8 @@ def run_labkit(cluster: Cluster, source: str, config: dict, rate: float, records
         raise RuntimeError(f"{source}: {total} sent, {run.delivered} acknowledged, "
                            f"{len(rows)} consumed")
     steady = rows[rows.t_produced >= rows.t_produced.min() + warmup_s]
-    return tool_statistic(source, rate, steady.e2e_ms.to_numpy())
+    acked = run.records.set_index("msg_id").latency_ms.reindex(steady.msg_id)
+    return tool_statistic(source, rate, steady.e2e_ms.to_numpy(), acked.to_numpy())
 
 
 def medians(rounds: list[Latency]) -> pd.DataFrame:
