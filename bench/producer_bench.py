@@ -8,9 +8,13 @@ acks=1, no rate limit) goes through:
     record per message at the end);
 (b) ``labkit.workloads.producer.bare_loop``: ``produce()`` without callback, ``poll(0)``
     after each, ``flush()`` at the end, in the same Python process and librdkafka;
-(c) Kafka's own ``org.apache.kafka.tools.ProducerPerformance`` (the Java client, in a JVM).
+(c) Kafka's own ``org.apache.kafka.tools.ProducerPerformance`` (the Java client, in a JVM);
+(d) a diagnostic, no target: the bare loop with one delivery callback (in the producer's
+    config) that only counts the reports: what hearing of each report in Python costs
+    before anything is recorded, so d/b bounds a/b for any instrument that keeps a
+    per-message delivery report.
 
-The rounds are interleaved a, b, c, a, b, c, ... and the medians are compared as ratios
+The rounds are interleaved a, b, c, d, a, b, c, d, ... and the medians are compared as ratios
 (a/b: what labkit's bookkeeping costs; a/c: labkit against the Java client). Then the peak
 RSS of a fresh process that runs ``run_producer`` for 1M records is set against one that
 only created a producer; at a fixed rate, labkit's delivery latency percentiles are set
@@ -77,7 +81,7 @@ class Throughput:
     """One throughput measurement.
 
     Attributes:
-        name: which producer ("a labkit", "b bare", "c ProducerPerformance").
+        name: which producer ("a labkit", "b bare", "c ProducerPerformance", "d bare, ...").
         records: records the producer reported sent.
         landed: records found in the topic afterwards (sum of end offsets).
         seconds: wall time of the measurement as the producer itself timed it.
@@ -136,16 +140,31 @@ def measure_labkit(cluster: Cluster, records: int) -> Throughput:
     return result
 
 
-def measure_bare(cluster: Cluster, records: int) -> Throughput:
-    """Send ``records`` records through labkit's bare reference loop (no callbacks)."""
+def measure_bare(cluster: Cluster, records: int, counting: bool = False) -> Throughput:
+    """Send ``records`` records through labkit's bare reference loop: without callbacks, or
+    (``counting``) with one delivery callback that only counts the reports."""
     topic = fresh_topic(cluster, "bare")
     values = make_payloads(RECORD_SIZE, "random")  # 1024 incompressible values of 100 B
-    producer = Producer(cluster.client_config(acks=ACKS))
+    reports = [0]
+
+    def count(err, msg):
+        reports[0] += 1
+
+    extra = {"on_delivery": count} if counting else {}
+    producer = Producer({**cluster.client_config(acks=ACKS), **extra})
     cpu0 = time.process_time()
     seconds = bare_loop(producer, topic, values, records)
     cpu = time.process_time() - cpu0
     del producer
-    return Throughput("b bare", records, landed(cluster, topic), seconds, records / seconds, cpu)
+    if counting and reports[0] != records:
+        raise RuntimeError(f"the counting callback heard {reports[0]} of {records} reports")
+    return Throughput("d bare, counting callback" if counting else "b bare", records,
+                      landed(cluster, topic), seconds, records / seconds, cpu)
+
+
+def measure_bare_counting(cluster: Cluster, records: int) -> Throughput:
+    """(d): the bare loop with a delivery callback that only counts."""
+    return measure_bare(cluster, records, counting=True)
 
 
 def perf_command(cluster: Cluster, topic: str, records: int, throughput: int,
@@ -211,10 +230,10 @@ def measure_perf(cluster: Cluster, records: int) -> Throughput:
 
 
 def throughput_rounds(cluster: Cluster, records: int, repeat: int) -> list[Throughput]:
-    """Measure a, b, c in turn, ``repeat`` times, and return every measurement."""
+    """Measure a, b, c, d in turn, ``repeat`` times, and return every measurement."""
     results = []
     for round_no in range(1, repeat + 1):
-        for measure in (measure_labkit, measure_bare, measure_perf):
+        for measure in (measure_labkit, measure_bare, measure_perf, measure_bare_counting):
             result = measure(cluster, records)
             check_landed(result, records)
             cpu = (f", {result.cpu_us_per_record:.2f} CPU us/record"
@@ -266,6 +285,10 @@ def report_ratios(table: pd.DataFrame) -> list[Target]:
                  ("producer: labkit / ProducerPerformance (a/c)", a / c, A_OVER_C_TARGET))]
     for target in found:
         print(line(target))
+    d = rps["d bare, counting callback"]
+    print(f"  diagnostic: bare loop with a counting delivery callback / bare loop (d/b) "
+          f"{d / b:.3f}, labkit / that (a/d) {a / d:.3f}: a per-message report heard in "
+          f"Python alone leaves {d / b:.0%} of the bare rate")
     return found
 
 

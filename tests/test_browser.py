@@ -236,8 +236,9 @@ class Notebook:
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         expect(self.panel.or_(self.tracebacks()).first).to_be_visible(timeout=RUN_ALL_MS)
         assert self.tracebacks().count() == 0, self.tracebacks().first.inner_text()
-        # Every cell done (and matplotlib's end-of-cell flush with it) before a panel is used:
-        # a panel drawn while the last cell was still finishing came out blank.
+        # Every cell done (and matplotlib's end-of-cell flush with it) before a panel is used,
+        # as a person would wait. (A panel drawn while the last cell was still finishing came
+        # out blank while panel figures were pyplot's: see plots.unregistered_figures.)
         expect(page.locator(".jp-StatusBar-Widget")).to_contain_text("| Idle",
                                                                      timeout=RUN_ALL_MS)
 
