@@ -146,6 +146,29 @@ def test_recorded_chart_is_legible(name):
     assert found == [], f"{call['notebook']} · {call['function']}:\n" + "\n".join(found)
 
 
+@functools.cache
+def smallest_recordings() -> dict[str, str]:
+    """Each chart function's smallest recording in the corpus (file name)."""
+    smallest: dict[str, str] = {}
+    for name in sorted(FILES, key=lambda n: (CORPUS / n).stat().st_size):
+        smallest.setdefault(corpus()[name]["function"], name)
+    return smallest
+
+
+@pytest.mark.parametrize("function", chart_functions())
+def test_chart_drawn_for_a_panel_is_unknown_to_pyplot_and_legible(function):
+    """Inside plots.unregistered_figures() (where the control panels draw) no chart asks
+    pyplot for a figure, and what it draws reads as well as pyplot's would."""
+    call = corpus()[smallest_recordings()[function]]
+    plt.close("all")
+    with plt.rc_context(plots.LAB_STYLE):
+        with plots.unregistered_figures():
+            fig = plots.draw(call)
+        found = legibility.problems(fig)
+    assert plt.get_fignums() == [], f"{function} made a figure through pyplot"
+    assert found == [], f"{call['notebook']} · {function}:\n" + "\n".join(found)
+
+
 if __name__ == "__main__":
     for written in select_corpus(sys.argv[1]):
         print(written)
