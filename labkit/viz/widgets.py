@@ -17,7 +17,6 @@ import io
 from typing import Any
 
 import ipywidgets as w
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Image, display
 
@@ -96,16 +95,16 @@ def _runs_panel(columns: list[list], run, draw, attribute: str = "runs"):
 
 
 def _show(*figures) -> None:
-    """Display figures in a panel's output as PNG images, and close them.
+    """Display figures in a panel's output as PNG images.
 
     The panels make their figures inside ``plots.unregistered_figures()``: a figure pyplot
     knew could be drawn by a kernel thread at the same time (see there), which made blank
-    and half-drawn panel plots in the browser.
+    and half-drawn panel plots in the browser. Pyplot holding none of them, there is
+    nothing to close.
     """
     for fig in figures:
         image = io.BytesIO()
         fig.savefig(image, format="png", bbox_inches="tight")
-        plt.close(fig)
         display(Image(image.getvalue()))
 
 
