@@ -278,6 +278,9 @@ def make_payloads(size: int, kind: str = "json", pool: int | None = None,
     return values
 
 
+_NO_KEYS = pd.Categorical([None]).dtype  # the key column of a run without keys: all missing
+
+
 class Deliveries:
     """The one delivery recorder: one callback for every message, arrays indexed by msg_id.
 
@@ -389,7 +392,7 @@ class Deliveries:
         latency = column(self.latency, np.float64)
         # Error names by code: one string object per name, not one per message.
         names = ["", "unreported", "BufferError", *sorted(set(self.errors.values()))]
-        codes = np.where(column(self.state, np.int8) == self.ACKED, 0, 1).astype(np.int8)
+        codes = (column(self.state, np.int8) != self.ACKED).astype(np.int8)  # "" or "unreported"
         for i, name in self.errors.items():
             if i < n:
                 codes[i] = names.index(name)
@@ -400,7 +403,8 @@ class Deliveries:
         return pd.DataFrame({
             "msg_id": ids,
             "topic": pd.Categorical.from_codes(ids % len(topics), topics),
-            "key": keys if keys is not None else pd.Categorical([None] * n),
+            "key": keys if keys is not None else pd.Categorical.from_codes(
+                np.full(n, -1, dtype=np.int8), dtype=_NO_KEYS),
             "size": np.full(n, size, dtype=np.int32),
             "partition": column(self.partition, np.int32),
             "offset": column(self.offset, np.int64),
