@@ -29,8 +29,12 @@ def test_sweep_parts_cover_the_messages_labkit_measured(cluster3, topic):
     assert (table.measured_mean_ms >= table.total_low_ms).all(), table
     for m in sweep.measured:
         windows = client_stats.latency_parts(m.run.stats, m.zero)
-        # Time 0 of the run on librdkafka's clock: the windows frame the run.
-        assert windows.t_start.iloc[0] <= 0 < windows.t.iloc[0]
+        # Time 0 of the run on librdkafka's clock: the windows frame the run. (Its statistics
+        # timer starts with the client, so on a busy machine a window may end before the
+        # run's first send; it then holds no message.)
+        before = windows.t <= 0
+        assert (windows.messages[before] == 0).all(), windows[before]
+        assert windows.t_start[~before].iloc[0] <= 0
         assert windows.t.iloc[-1] >= m.run.records.t_delivered.max()
 
 
