@@ -84,3 +84,24 @@ def test_marks_of_keeps_a_whole_batch_in_one_block_or_falls_back_per_message():
         assert kept == [marks.mark_of(m) for m in [*marked[:2], odd, *marked[2:]]]
         assert marks.each(kept) is kept
     assert marks.marks_of([]) == []
+
+
+def test_decode_batches_reads_blocks_as_they_are_and_mixed_batches_per_mark():
+    from confluent_kafka import Message as KafkaMessage
+
+    runs = [marks.new_run_id() for _ in range(2)]
+    batches = [[KafkaMessage(topic="t", value=marks.mark(runs[b], i, 10**18 + i) + b"x")
+                for i in range(20 * b, 20 * b + 20)] for b in range(2)]
+    blocks = [marks.marks_of(batch) for batch in batches]
+    assert all(isinstance(b, bytes) for b in blocks)
+    every = [m for batch in batches for m in batch]
+    expected = marks.decode([marks.mark_of(m) for m in every])
+    assert marks.decode_batches(blocks).equals(expected)
+    assert list(expected.msg_id) == list(range(40)) and set(expected.run_id) == set(runs)
+    # A batch kept per message (a foreign value in it) among blocks: same rows, in order.
+    odd = KafkaMessage(topic="t", value=b"payload only")
+    mixed = [blocks[0], marks.marks_of([odd, *batches[1]]), marks.marks_of(batches[0][:2])]
+    rows = marks.decode_batches(mixed)
+    assert list(rows.msg_id) == [*range(20), -1, *range(20, 40), 0, 1]
+    assert rows.run_id[20] == "" and rows.run_id[21] == runs[1]
+    assert marks.decode_batches([]).empty

@@ -477,7 +477,7 @@ class ConsumerGroup(MemberGroup):
         def per_chunk(i: int, dtype) -> np.ndarray:
             return np.repeat(np.array([c[i] for c in chunks], dtype=dtype), sizes)
 
-        ids = marks.decode(list(chain.from_iterable(marks.each(c[7]) for c in chunks)))
+        ids = marks.decode_batches([c[7] for c in chunks])
         frame = pd.DataFrame({
             "member": per_chunk(0, object),
             "topic": list(chain.from_iterable(c[3] for c in chunks)),

@@ -165,14 +165,30 @@ def decode(kept: Sequence) -> pd.DataFrame:
     marked = [i for i, k in enumerate(kept)
               if isinstance(k, bytes) and len(k) == MARK_SIZE and k[:4] == MAGIC]
     if marked:
-        fields = np.frombuffer(b"".join([kept[i] for i in marked]), dtype=_DECODE)
-        runs, which = np.unique(fields["run"], return_inverse=True)
-        run_id[marked] = np.array([f"{r:08x}" for r in runs], dtype=object)[which]
-        msg_id[marked] = fields["msg_id"].astype(np.int64)
-        sent[marked] = fields["sent_ns"] / 1e9
+        run_id[marked], msg_id[marked], sent[marked] = _fields(b"".join([kept[i] for i in marked]))
     if len(marked) < n:
         chosen = set(marked)
         for i, k in enumerate(kept):
             if i not in chosen:
                 run_id[i], msg_id[i], sent[i] = lab_ids(k)
     return pd.DataFrame({"run_id": run_id, "msg_id": msg_id, "t_produced": sent})
+
+
+def decode_batches(batches: Sequence[bytes | list]) -> pd.DataFrame:
+    """``decode`` of what ``marks_of`` returned for each of many batches, in their order.
+
+    When every batch is a block (every message was marked), the blocks are decoded as one
+    array as they are, without being cut into marks and joined again.
+    """
+    if not all(isinstance(b, bytes) for b in batches):
+        return decode([k for b in batches for k in each(b)])
+    run_id, msg_id, sent = _fields(b"".join(batches))
+    return pd.DataFrame({"run_id": run_id, "msg_id": msg_id, "t_produced": sent})
+
+
+def _fields(joined: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """run_id (object), msg_id and send time (s) of marks joined end to end."""
+    fields = np.frombuffer(joined, dtype=_DECODE)
+    runs, which = np.unique(fields["run"], return_inverse=True)
+    return (np.array([f"{r:08x}" for r in runs], dtype=object)[which],
+            fields["msg_id"].astype(np.int64), fields["sent_ns"] / 1e9)
