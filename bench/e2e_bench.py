@@ -23,6 +23,12 @@ replication factor 3 for every measurement), each round measures, in this order:
     request after another, and the brokers, which answer a connection's requests one at a
     time, fall behind at this rate.)
 
+(b) beside a and e, a bare confluent-kafka reader in a process of its own
+    (``bench/bare_reader.py``: assigned every partition, ``poll()`` one message at a time,
+    stamped when ``poll()`` returned it) reads the same messages. Its p50 and p99 over the
+    same msg_ids are the like-for-like reference for labkit's readers: same messages, same
+    send times, same quantity (a diagnostic, not one of issue 12's targets).
+
 Targets (issue 12): labkit's p50 and p99 within 20 % of EndToEndLatency's, for (a) and
 (e), on the tool's own statistic (labkit's samples floored to whole ms and indexed as the
 tool does), medians of ``--repeat`` interleaved rounds. Printed, never asserted. See
@@ -34,11 +40,16 @@ Run: ``make bench`` or ``python bench/e2e_bench.py --help``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
+import threading
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,6 +62,7 @@ from labkit.workloads.producer import run_producer
 
 TOOL_CLASS = "org.apache.kafka.tools.EndToEndLatency"
 TOOL_HEAP = "-Xmx256m"
+BARE_READER = Path(__file__).with_name("bare_reader.py")
 BROKERS = 3
 PARTITIONS = 3
 RECORD_SIZE = 100
@@ -81,6 +93,8 @@ class Latency:
             to the acknowledgement's report (librdkafka's ``latency()``, unfloored): the part
             of the tool's time before it polls, which labkit's end-to-end time overlaps
             (NaN for the tool).
+        bare_p50_ms, bare_p99_ms: the bare reader's end-to-end latency of the same messages,
+            unfloored (NaN for the tool and for d).
     """
 
     source: str
@@ -94,22 +108,30 @@ class Latency:
     exact_p99_ms: float = float("nan")
     ack_p50_ms: float = float("nan")
     ack_p99_ms: float = float("nan")
+    bare_p50_ms: float = float("nan")
+    bare_p99_ms: float = float("nan")
+
+
+def _p50_p99(values: np.ndarray | None) -> list[float]:
+    """Unfloored p50 and p99, or NaNs when there are no values."""
+    if values is None or not len(values):
+        return [float("nan")] * 2
+    return [float(v) for v in np.percentile(values, [50, 99])]
 
 
 def tool_statistic(source: str, rate: float, latencies_ms: np.ndarray,
-                   acks_ms: np.ndarray | None = None) -> Latency:
+                   acks_ms: np.ndarray | None = None,
+                   bare_ms: np.ndarray | None = None) -> Latency:
     """Summarise latencies (ms) exactly as EndToEndLatency summarises its own; with
-    ``acks_ms`` (delivery latencies of the same messages), their p50 and p99 too."""
+    ``acks_ms`` (delivery latencies of the same messages) and ``bare_ms`` (the bare reader's
+    end-to-end latencies of the same messages), their p50 and p99 too."""
     whole = np.sort(np.floor(latencies_ms))
     n = len(whole)
     if not n:
         raise RuntimeError(f"{source}: no latency measured")
-    acks = (np.percentile(acks_ms, [50, 99]) if acks_ms is not None and len(acks_ms)
-            else [float("nan")] * 2)
     return Latency(source, rate, n, float(latencies_ms.mean()), whole[int(n * 0.5)],
-                   whole[int(n * 0.99)], whole[int(n * 0.999)],
-                   float(np.percentile(latencies_ms, 50)), float(np.percentile(latencies_ms, 99)),
-                   float(acks[0]), float(acks[1]))
+                   whole[int(n * 0.99)], whole[int(n * 0.999)], *_p50_p99(latencies_ms),
+                   *_p50_p99(acks_ms), *_p50_p99(bare_ms))
 
 
 def fresh_topic(cluster: Cluster, kind: str) -> str:
@@ -142,12 +164,48 @@ def run_tool(cluster: Cluster, records: int) -> Latency:
                    *(float(pct[k]) for k in ("p50", "p99", "p999")))
 
 
+@contextlib.contextmanager
+def bare_reader(cluster: Cluster, topic: str, count: int, timeout: float):
+    """Run ``bare_reader.py`` on ``topic`` until it has read ``count`` messages.
+
+    Yields once the reader is ready (fetching from every partition), then a callable that
+    waits for it to finish and returns its end-to-end latencies by msg_id (ms, a Series).
+
+    Raises:
+        RuntimeError: the reader failed, or did not get ready in 30 s.
+    """
+    with tempfile.TemporaryDirectory(prefix="e2e-bare-") as tmp:
+        out = Path(tmp) / "e2e.npy"
+        cmd = [sys.executable, str(BARE_READER), cluster.bootstrap_servers, topic,
+               str(PARTITIONS), str(count), str(out)]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
+            try:
+                ready = [None]
+                waiter = threading.Thread(target=lambda: ready.__setitem__(
+                    0, child.stdout.readline()), daemon=True)
+                waiter.start()
+                waiter.join(30)
+                if ready[0] != "ready\n":
+                    raise RuntimeError(f"the bare reader did not get ready: {ready[0]!r}")
+
+                def result() -> pd.Series:
+                    if child.wait(timeout) != 0:
+                        raise RuntimeError(f"the bare reader exited with {child.returncode}")
+                    rows = np.load(out)
+                    return pd.Series(rows[:, 1] / 1e6, index=rows[:, 0]).groupby(level=0).min()
+                yield result
+            finally:
+                if child.poll() is None:
+                    child.kill()
+
+
 def run_labkit(cluster: Cluster, source: str, config: dict, rate: float, records: int,
-               warmup_s: float, **group: int) -> Latency:
+               warmup_s: float, beside: bool = True, **group: int) -> Latency:
     """Send at ``rate`` into a settled 3-member ConsumerGroup; summarise its ``e2e_ms``.
 
     ``records`` are measured; the ones sent in the first ``warmup_s`` seconds come on top
-    and are left out (connection set-up, empty batches).
+    and are left out (connection set-up, empty batches). With ``beside``, a bare reader in
+    its own process reads the same messages (``bare_reader``).
 
     Args:
         cluster: where.
@@ -156,6 +214,7 @@ def run_labkit(cluster: Cluster, source: str, config: dict, rate: float, records
         rate: msg/s.
         records: latencies to measure after the warm-up.
         warmup_s: seconds of sending left out at the start.
+        beside: run the bare reader beside labkit's group.
         **group: ConsumerGroup arguments that differ from its defaults (batch_size=1).
 
     Raises:
@@ -163,12 +222,17 @@ def run_labkit(cluster: Cluster, source: str, config: dict, rate: float, records
     """
     topic = fresh_topic(cluster, "labkit")
     total = records + int(rate * warmup_s)
-    with ConsumerGroup(cluster, [topic], members=MEMBERS, **group) as consumers:
+    timeout = 120 + total / rate
+    with contextlib.ExitStack() as stack:
+        consumers = stack.enter_context(
+            ConsumerGroup(cluster, [topic], members=MEMBERS, **group))
         consumers.wait_for_stable()
+        bare = stack.enter_context(bare_reader(cluster, topic, total, timeout)) if beside else None
         run = run_producer(cluster, config, messages=total, rate=rate, size=RECORD_SIZE,
                            topics=[topic], payload="random")
         # A count, not wait_for_run: it would decode every row while the last are consumed.
-        consumers.wait_for_messages(run.delivered, timeout=120 + total / rate)
+        consumers.wait_for_messages(run.delivered, timeout=timeout)
+        bare_ms = bare() if bare is not None else None
     rows = consumers.messages()
     rows = rows[rows.run_id == run.run_id].drop_duplicates("msg_id")
     if len(rows) != run.delivered or run.delivered != total:
@@ -176,7 +240,13 @@ def run_labkit(cluster: Cluster, source: str, config: dict, rate: float, records
                            f"{len(rows)} consumed")
     steady = rows[rows.t_produced >= rows.t_produced.min() + warmup_s]
     acked = run.records.set_index("msg_id").latency_ms.reindex(steady.msg_id)
-    return tool_statistic(source, rate, steady.e2e_ms.to_numpy(), acked.to_numpy())
+    if bare_ms is not None:
+        bare_ms = bare_ms.reindex(steady.msg_id)
+        if bare_ms.isna().any():
+            raise RuntimeError(f"{source}: the bare reader missed {bare_ms.isna().sum()} "
+                               "of the messages labkit measured")
+        bare_ms = bare_ms.to_numpy()
+    return tool_statistic(source, rate, steady.e2e_ms.to_numpy(), acked.to_numpy(), bare_ms)
 
 
 def medians(rounds: list[Latency]) -> pd.DataFrame:
@@ -238,7 +308,7 @@ def main(argv: list[str] | None = None) -> list[Target]:
                 run_labkit(cluster, "a labkit @ tool rate", PRODUCER, tool.rate, args.records,
                            args.warmup_s),
                 run_labkit(cluster, "d labkit @ tool rate, batch_size=1", PRODUCER, tool.rate,
-                           args.records, args.warmup_s, batch_size=1),
+                           args.records, args.warmup_s, beside=False, batch_size=1),
                 run_labkit(cluster, fixed, FIXED_RATE_PRODUCER, args.rate,
                            int(args.rate * args.seconds), args.warmup_s),
             ]
@@ -262,7 +332,19 @@ def main(argv: list[str] | None = None) -> list[Target]:
              + compare(table, fixed, f"@ {args.rate:,} msg/s"))
     for target in found:
         print(line(target))
+    print("\nLike for like (a diagnostic, not one of issue 12's targets): labkit's readers "
+          "against a bare reader in its own process, on the same messages; unfloored ms, "
+          "medians of the rounds' percentiles:")
+    for source in ("a labkit @ tool rate", fixed):
+        print("  " + like_for_like(table.loc[source], source))
     return found
+
+
+def like_for_like(row: pd.Series, source: str) -> str:
+    """One line: a labkit row's exact p50 and p99 against the bare reader's, with ratios."""
+    parts = [f"{q} {row[f'exact_{q}_ms']:.2f} vs {row[f'bare_{q}_ms']:.2f} ms "
+             f"({row[f'exact_{q}_ms'] / row[f'bare_{q}_ms']:.2f}x)" for q in ("p50", "p99")]
+    return f"{source}: " + ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,11 @@ class Target:
     goal: str
     met: bool | None
 
+    def __post_init__(self):
+        # A comparison of NumPy numbers gives numpy.bool_, which ``is True`` never matches.
+        if self.met is not None:
+            self.met = bool(self.met)
+
     @property
     def verdict(self) -> str:
         """"met", "MISSED", or "ERROR" (no value)."""
