@@ -12,9 +12,13 @@ acks=1, no rate limit) goes through:
 (d) a diagnostic, no target: the bare loop with one delivery callback (in the producer's
     config) that only counts the reports: what hearing of each report in Python costs
     before anything is recorded, so d/b bounds a/b for any instrument that keeps a
-    per-message delivery report.
+    per-message delivery report;
+(e) a diagnostic, no target: labkit's per-message sending work (the mark, the send time)
+    with no delivery callback: e/b bounds a/b from the sending side;
+(f) a diagnostic, no target: e with d's counting callback: f/b is what a/b could reach if
+    recording each report cost nothing beyond hearing of it.
 
-The rounds are interleaved a, b, c, d, a, b, c, d, ... and the medians are compared as ratios
+The rounds are interleaved a, b, c, d, e, f, a, b, ... and the medians are compared as ratios
 (a/b: what labkit's bookkeeping costs; a/c: labkit against the Java client). Then the peak
 RSS of a fresh process that runs ``run_producer`` for 1M records is set against one that
 only created a producer; at a fixed rate, labkit's delivery latency percentiles are set
@@ -30,6 +34,7 @@ Run: ``make bench`` (every section) or ``python bench/producer_bench.py --help``
 from __future__ import annotations
 
 import argparse
+import array
 import gc
 import json
 import re
@@ -49,6 +54,7 @@ from targets import Target, line, positive_int, summary
 
 from labkit import LocalCluster
 from labkit.cluster import Cluster, jars
+from labkit.workloads import marks
 from labkit.workloads.producer import bare_loop, make_payloads, run_producer
 
 RECORD_SIZE = 100
@@ -62,6 +68,8 @@ MB = 1_000_000  # RSS in MB of 10^6 bytes, the stricter reading of "200 MB"
 RSS_PROBE = Path(__file__).with_name("rss_probe.py")
 PERF_CLASS = "org.apache.kafka.tools.ProducerPerformance"
 PERF_HEAP = "-Xmx512m"
+SEND_PATH = "e labkit send path, no callback"
+SEND_PATH_COUNTING = "f labkit send path, counting callback"
 
 # ProducerPerformance's summary line, e.g. "1000000 records sent, 253485.4 records/sec
 # (24.17 MB/sec), 51.22 ms avg latency, 410.00 ms max latency, 39 ms 50th, 140 ms 95th,
@@ -167,6 +175,57 @@ def measure_bare_counting(cluster: Cluster, records: int) -> Throughput:
     return measure_bare(cluster, records, counting=True)
 
 
+def measure_send_path(cluster: Cluster, records: int, counting: bool = False) -> Throughput:
+    """(e): labkit's per-message sending work and no delivery callback at all; (f, with
+    ``counting``) the same with a delivery callback that only counts the reports.
+
+    What ``run_producer``'s loop does for each message of an unlimited, keyless run (take
+    the wall-clock ns, pack the mark before the payload, ``produce()`` with the key
+    argument, store the send time, ``poll(0)``), written out here because the instrument
+    itself always records its reports. e is the rate an instrument would reach if hearing
+    of the acknowledgements cost Python nothing; f, if recording what it hears did.
+    """
+    topic = fresh_topic(cluster, "send-path")
+    bodies = make_payloads(RECORD_SIZE - marks.MARK_SIZE, "random")
+    pick = len(bodies) - 1
+    head, pack = marks.head(marks.new_run_id()), marks.MARK.pack
+    sent_ns = array.array("q", [0]) * records
+    reports = [0]
+
+    def count(err, msg):
+        reports[0] += 1
+
+    extra = {"on_delivery": count} if counting else {}
+    producer = Producer({**cluster.client_config(acks=ACKS), **extra})
+    produce, poll, time_ns = producer.produce, producer.poll, time.time_ns
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for i in range(records):
+        while True:
+            ns = time_ns()
+            try:
+                produce(topic, pack(head, i, ns) + bodies[i & pick], None)
+                sent_ns[i] = ns
+                break
+            except BufferError:
+                poll(0.1)
+        poll(0)
+    left = producer.flush(60)
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    del producer
+    if left or (counting and reports[0] != records):
+        raise RuntimeError(f"the send-path loop's flush left {left} records undelivered and "
+                           f"its callback heard {reports[0]} reports of {records}")
+    name = SEND_PATH_COUNTING if counting else SEND_PATH
+    return Throughput(name, records, landed(cluster, topic), seconds, records / seconds, cpu)
+
+
+def measure_send_path_counting(cluster: Cluster, records: int) -> Throughput:
+    """(f): labkit's sending work with a delivery callback that only counts."""
+    return measure_send_path(cluster, records, counting=True)
+
+
 def perf_command(cluster: Cluster, topic: str, records: int, throughput: int,
                  warmup: int = 0) -> list[str]:
     """Return the ``ProducerPerformance`` command line (``throughput`` -1: unlimited)."""
@@ -230,10 +289,11 @@ def measure_perf(cluster: Cluster, records: int) -> Throughput:
 
 
 def throughput_rounds(cluster: Cluster, records: int, repeat: int) -> list[Throughput]:
-    """Measure a, b, c, d in turn, ``repeat`` times, and return every measurement."""
+    """Measure a, b, c, d, e, f in turn, ``repeat`` times, and return every measurement."""
     results = []
     for round_no in range(1, repeat + 1):
-        for measure in (measure_labkit, measure_bare, measure_perf, measure_bare_counting):
+        for measure in (measure_labkit, measure_bare, measure_perf, measure_bare_counting,
+                        measure_send_path, measure_send_path_counting):
             result = measure(cluster, records)
             check_landed(result, records)
             cpu = (f", {result.cpu_us_per_record:.2f} CPU us/record"
@@ -289,6 +349,11 @@ def report_ratios(table: pd.DataFrame) -> list[Target]:
     print(f"  diagnostic: bare loop with a counting delivery callback / bare loop (d/b) "
           f"{d / b:.3f}, labkit / that (a/d) {a / d:.3f}: a per-message report heard in "
           f"Python alone leaves {d / b:.0%} of the bare rate")
+    e, f = rps[SEND_PATH], rps[SEND_PATH_COUNTING]
+    print(f"  diagnostic: labkit's send path with no delivery callback / bare loop (e/b) "
+          f"{e / b:.3f}; with a counting callback (f/b) {f / b:.3f}, labkit / that (a/f) "
+          f"{a / f:.3f}: f/b is what a/b could reach if recording each report cost nothing "
+          f"beyond hearing of it")
     return found
 
 
