@@ -219,6 +219,19 @@ def run_labkit(*args, env):
                           capture_output=True, text=True, timeout=180)
 
 
+def test_cluster_status_and_down_say_plainly_when_no_cluster_is_recorded(tmp_path):
+    env = {**os.environ, "LABKIT_STATE_FILE": str(tmp_path / "cluster.json")}
+    status = run_labkit("cluster", "status", env=env)
+    assert status.returncode == 1
+    assert status.stdout.strip() == (
+        f"no lab cluster is recorded in {tmp_path / 'cluster.json'}: none was started with "
+        "`python -m labkit cluster up`, or it was stopped")
+    down = run_labkit("cluster", "down", env=env)
+    assert down.returncode == 0
+    assert down.stdout.strip() == f"nothing to stop: {status.stdout.strip()}"
+    assert not down.stderr
+
+
 @pytest.mark.broker
 def test_cluster_up_is_shared_with_other_processes(tmp_path):
     env = {**os.environ, "LABKIT_STATE_FILE": str(tmp_path / "cluster.json")}

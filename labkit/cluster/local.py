@@ -984,6 +984,9 @@ class LocalCluster(Cluster):
         path = Path(state_file) if state_file else default_state_file()
         try:
             state = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ClusterError(f"no lab cluster is recorded in {path}: none was started with "
+                               "`python -m labkit cluster up`, or it was stopped") from None
         except (OSError, ValueError) as exc:
             raise ClusterError(f"no running lab cluster recorded in {path} ({exc})") from None
         cluster = cls(brokers=state["brokers"], detached=state["detached"])

@@ -72,7 +72,7 @@ def cluster_down() -> int:
         cluster = LocalCluster.attach(path)
     except ClusterError as exc:
         path.unlink(missing_ok=True)
-        print(exc)
+        print(f"nothing to stop: {exc}")
         return 0
     cluster.stop()
     print(f"stopped {cluster.describe()}")
