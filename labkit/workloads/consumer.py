@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,19 @@ from labkit.workloads.members import MemberGroup, MemberThread
 from labkit.workloads.readers import take
 
 OFFSETS_TOPIC = "__consumer_offsets"
+
+
+class _Chunk(NamedTuple):
+    """What ``ConsumerGroup.messages()`` needs of one processed batch, as columns."""
+
+    member: str
+    t_consumed: float  # wall clock when the batch was recorded
+    t: float  # seconds since the group started
+    topics: list[str]  # interned
+    partitions: array.array  # "i"
+    offsets: array.array  # "q"
+    keys: list[bytes | None]
+    marks: bytes | list  # marks.marks_of(batch)
 
 
 def coordinator_partition(group_id: str, partitions: int) -> int:
@@ -331,7 +344,7 @@ class ConsumerGroup(MemberGroup):
         self.fast = self.processing[1] == 0 and commit in ("auto", "sync-per-batch", "async")
         self._overrides: dict[str, dict[str, Any]] = {}
         # One chunk per batch recorded (see _record); the count is kept beside them.
-        self._chunks: list[tuple] = []
+        self._chunks: list[_Chunk] = []
         self._processed = 0
         self._recording = threading.Lock()
         self._lag: list[tuple] = []
@@ -455,10 +468,10 @@ class ConsumerGroup(MemberGroup):
         428-438k with the GC off).
         """
         now, since = time.time(), time.monotonic() - self.t0
-        chunk = (member, now, since, list(map(sys.intern, map(Message.topic, msgs))),
-                 array.array("i", map(Message.partition, msgs)),
-                 array.array("q", map(Message.offset, msgs)),
-                 list(map(Message.key, msgs)), marks.marks_of(msgs))
+        chunk = _Chunk(member, now, since, list(map(sys.intern, map(Message.topic, msgs))),
+                       array.array("i", map(Message.partition, msgs)),
+                       array.array("q", map(Message.offset, msgs)),
+                       list(map(Message.key, msgs)), marks.marks_of(msgs))
         with self._recording:
             self._chunks.append(chunk)
             self._processed += len(msgs)
@@ -467,25 +480,26 @@ class ConsumerGroup(MemberGroup):
         """Every message processed so far (see the class docstring for the columns)."""
         with self._recording:
             chunks = list(self._chunks)
-        sizes = np.array([len(c[4]) for c in chunks], dtype=np.int64)
+        sizes = np.array([len(c.partitions) for c in chunks], dtype=np.int64)
         total = int(sizes.sum())
 
-        def column(i: int, dtype) -> np.ndarray:
-            return np.fromiter(chain.from_iterable(c[i] for c in chunks), dtype=dtype,
-                               count=total)
+        def column(field: str, dtype) -> np.ndarray:
+            return np.fromiter(chain.from_iterable(getattr(c, field) for c in chunks),
+                               dtype=dtype, count=total)
 
-        def per_chunk(i: int, dtype) -> np.ndarray:
-            return np.repeat(np.array([c[i] for c in chunks], dtype=dtype), sizes)
+        def per_chunk(field: str, dtype) -> np.ndarray:
+            return np.repeat(np.array([getattr(c, field) for c in chunks], dtype=dtype), sizes)
 
-        ids = marks.decode_batches([c[7] for c in chunks])
+        ids = marks.decode_batches([c.marks for c in chunks])
         frame = pd.DataFrame({
-            "member": per_chunk(0, object),
-            "topic": list(chain.from_iterable(c[3] for c in chunks)),
-            "partition": column(4, np.int64), "offset": column(5, np.int64),
-            "key": [k.decode() if k else None for c in chunks for k in c[6]],
+            "member": per_chunk("member", object),
+            "topic": list(chain.from_iterable(c.topics for c in chunks)),
+            "partition": column("partitions", np.int64),
+            "offset": column("offsets", np.int64),
+            "key": [k.decode() if k else None for c in chunks for k in c.keys],
             "run_id": ids.run_id.to_numpy(), "msg_id": ids.msg_id.to_numpy(),
             "t_produced": ids.t_produced.to_numpy(),
-            "t_consumed": per_chunk(1, float), "t": per_chunk(2, float)})
+            "t_consumed": per_chunk("t_consumed", float), "t": per_chunk("t", float)})
         frame["e2e_ms"] = (frame.t_consumed - frame.t_produced) * 1000
         return frame
 
