@@ -110,11 +110,19 @@ def test_the_runner_starts_one_network_cluster_and_runs_sharing_notebooks_two_at
               "recorded = LocalCluster.running(os.environ['LABKIT_NETWORK_STATE_FILE'])\n"
               "print('attached', recorded.bootstrap_servers == cluster.bootstrap_servers,\n"
               "      cluster.bootstrap_servers, cluster.nodes[1].pid)")
-    share = ("import time, labkit\nfrom labkit.runner.findings import observe\n"
+    # Each sharing notebook waits (up to a minute) until the other has started too, so on
+    # a busy machine a lane that starts late still meets the other instead of missing it.
+    share = ("import pathlib, time, labkit\nfrom labkit.runner.findings import observe\n"
              "print('on', labkit.connect('').bootstrap_servers)\n"
-             "time.sleep(4)\nobserve('{0}.ran', '{0} ran')")
+             "meet = pathlib.Path({meet!r})\n(meet / '{me}').touch()\n"
+             "deadline = time.monotonic() + 60\n"
+             "while not (meet / '{other}').exists() and time.monotonic() < deadline:\n"
+             "    time.sleep(0.1)\n"
+             "observe('{me}.ran', '{me} ran')")
+    meet = str(tmp_path)
     books = (("01_first", attach, ""), ("02_second", attach, ""),
-             ("03_share", share.format("a"), "a test"), ("04_share", share.format("b"), "b test"))
+             ("03_share", share.format(meet=meet, me="a", other="b"), "a test"),
+             ("04_share", share.format(meet=meet, me="b", other="a"), "b test"))
     books_metadata = {"kernelspec": {"name": "python3", "language": "python",
                                      "display_name": "Python 3"}}
     for name, code, why in books:
