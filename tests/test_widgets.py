@@ -1,7 +1,11 @@
 """The control panels drive the same functions as the batch path, against a real broker."""
 
+import queue
+import time
+
 import matplotlib
 import pandas as pd
+import pytest
 
 from labkit.cluster import unique_name
 from labkit.viz.widgets import network_panel, producer_panel
@@ -140,3 +144,120 @@ def test_the_producer_panel_never_asks_pyplot_for_a_figure(cluster1, monkeypatch
     panel = producer_panel(cluster1, [topic], messages=200)
     find(panel, "Run").click()
     assert len(panel.runs) == 1 and made == []
+
+
+def _kernel_run(kc, code: str, subshell: str | None = None) -> str:
+    """Send ``code`` as an execute request (on ``subshell``, if given); return its msg_id."""
+    msg = kc.session.msg("execute_request", {
+        "code": code, "silent": False, "store_history": False, "user_expressions": {},
+        "allow_stdin": False, "stop_on_error": True})
+    if subshell:
+        msg["header"]["subshell_id"] = subshell
+    kc.shell_channel.send(msg)
+    return msg["header"]["msg_id"]
+
+
+def _kernel_outputs(kc, until: str, text: str | None = None,
+                    timeout: float = 60) -> list[tuple[str, str, str]]:
+    """(parent msg_id, msg type, text or mime types) of the kernel's outputs, until the
+    request ``until`` prints ``text`` or, without ``text``, until it has finished."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        parent, kind, content = msg["parent_header"].get("msg_id"), msg["msg_type"], msg["content"]
+        if kind == "stream":
+            seen.append((parent, kind, content["text"].strip()))
+            if text is not None and parent == until and seen[-1][2] == text:
+                return seen
+        elif kind == "display_data":
+            seen.append((parent, kind, ",".join(sorted(content["data"]))))
+        elif kind == "error":
+            seen.append((parent, kind, f"{content['ename']}: {content['evalue']}"))
+        elif (kind == "status" and parent == until and content["execution_state"] == "idle"
+              and text is None):
+            return seen
+    raise AssertionError(f"the kernel did not get to the end of {until} in {timeout} s: {seen}")
+
+
+@pytest.mark.parametrize("lab_style", [True, False])
+def test_a_click_handled_on_a_subshell_leaves_a_running_cells_figure_alone(lab_style):
+    # A real kernel (ipykernel 7, subshells): a button's messages go to the subshell its
+    # last message came from; a click is handled there while a cell on the main thread is
+    # building a pyplot figure. comm fires post_execute after the click, on that thread.
+    # (`%matplotlib inline` first, as a user may type: the hooks are then registered
+    # before use_lab_style; the next test covers the notebooks' way.)
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        setup = _kernel_run(kc, "\n".join([
+            "%matplotlib inline",
+            "import threading, time",
+            "import ipywidgets, matplotlib.pyplot as plt",
+            "from labkit.viz import plots",
+            "plots.use_lab_style()" if lab_style else "",
+            "clicks, ends = [], []",
+            "get_ipython().events.register(",  # after matplotlib's hooks: when they are done
+            "    'post_execute', lambda: ends.append(threading.current_thread().name))",
+            "button = ipywidgets.Button()",
+            "button.on_click(lambda _: clicks.append(threading.current_thread().name))",
+            "print('comm', button.comm.comm_id)"]))
+        printed = [text.split() for parent, kind, text in _kernel_outputs(kc, setup)
+                   if parent == setup and kind == "stream" and text.startswith("comm ")]
+        assert len(printed) == 1, printed
+        comm_id = printed[0][1]
+        kc.control_channel.send(kc.session.msg("create_subshell_request", {}))
+        subshell = kc.control_channel.get_msg(timeout=30)["content"]["subshell_id"]
+        _kernel_outputs(kc, _kernel_run(kc, "button.description = 'moved'", subshell))
+        cell = _kernel_run(kc, "\n".join([
+            "ends.clear()",
+            "fig, ax = plt.subplots(); ax.plot([1, 2]); print('drawing', flush=True)",
+            "deadline = time.monotonic() + 30",
+            "while not ends and time.monotonic() < deadline:",
+            "    time.sleep(0.05)",
+            "print(plt.get_fignums(), clicks)"]))
+        _kernel_outputs(kc, cell, text="drawing")
+        click = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {
+            "method": "custom", "content": {"event": "click"}}})
+        kc.shell_channel.send(click)
+        seen = _kernel_outputs(kc, cell)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    printed = [text for parent, kind, text in seen if parent == cell and kind == "stream"]
+    assert len(printed) == 1 and f"'subshell-{subshell}'" in printed[0], seen  # it was there
+    shown_by_cell = [p for p, kind, _ in seen if kind == "display_data" and p == cell]
+    shown_by_click = [p for p, kind, _ in seen
+                      if kind == "display_data" and p == click["header"]["msg_id"]]
+    if lab_style:
+        assert printed[0].startswith("[1] "), seen  # the cell's figure was still open
+        assert len(shown_by_cell) == 1 and not shown_by_click, seen
+    else:  # what the lab's style prevents: the click showed the cell's figure and closed it
+        assert printed[0].startswith("[] "), seen
+        assert len(shown_by_click) == 1 and not shown_by_cell, seen
+
+
+def test_the_lab_style_guards_the_hooks_pyplot_registers_with_its_first_figure():
+    # The notebooks do not type `%matplotlib`: in a kernel the inline backend is the
+    # default, and pyplot loads it (and registers its hooks) with the first figure.
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        show = ("print([(type(h).__name__, h.__name__) for h in "
+                "get_ipython().events.callbacks['post_execute'] "
+                "if 'matplotlib' in (h.__module__ or '')])")
+        first = _kernel_run(kc, "from labkit.viz import plots\nplots.use_lab_style()\n" + show)
+        before = _kernel_outputs(kc, first)
+        second = _kernel_run(kc, "import matplotlib.pyplot as plt\nfig = plt.figure()\n" + show)
+        after = _kernel_outputs(kc, second)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    guarded = ("[('_OnMainThreadOnly', '_draw_all_if_interactive'), "
+               "('_OnMainThreadOnly', 'flush_figures')]")
+    assert [t for p, kind, t in before if p == first and kind == "stream"] == [guarded], before
+    assert [t for p, kind, t in after if p == second and kind == "stream"] == [guarded], after

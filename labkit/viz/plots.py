@@ -144,8 +144,76 @@ def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
 
 
 def use_lab_style() -> None:
-    """Apply the lab's matplotlib style (notebooks opt in; importing labkit does not)."""
+    """Apply the lab's matplotlib style (notebooks opt in; importing labkit does not).
+
+    In an IPython kernel it also keeps pyplot's end-of-cell hooks on the cells' thread
+    (``cell_hooks_on_main_thread``).
+    """
     plt.rcParams.update(LAB_STYLE)
+    if not plt.get_fignums():
+        # Load the backend now (pyplot loads it with the first figure), so that its hooks
+        # are registered for cell_hooks_on_main_thread to find; with no figure open,
+        # switching to the same backend changes nothing else.
+        plt.switch_backend(plt.get_backend())
+    cell_hooks_on_main_thread()
+
+
+def cell_hooks_on_main_thread() -> int:
+    """Make matplotlib's ``post_execute`` hooks skip events fired off the main thread.
+
+    After every cell IPython fires ``post_execute``, on which pyplot draws the figures it
+    knows (``_draw_all_if_interactive``) and the inline backend shows and closes them
+    (``flush_figures``). ``comm`` fires the same event after every widget message, and
+    ipykernel (7) handles a widget's messages on a kernel subshell's thread when its last
+    message went out from one. Then a click on a control panel while a cell was building a
+    pyplot figure showed that figure under the click, where JupyterLab draws nothing, and
+    closed it: the cell ended with no figure (``test_widgets``). Cells run on the main
+    thread, so the hooks now run only there. Safe to call again; outside IPython it does
+    nothing.
+
+    Returns:
+        How many hooks it guarded this call.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return 0
+    shell = get_ipython()
+    if shell is None:
+        return 0
+    hooks = shell.events.callbacks["post_execute"]
+    guarded = 0
+    for i, hook in enumerate(hooks):
+        module = getattr(hook, "__module__", None) or ""
+        if (module.split(".")[0] in ("matplotlib", "matplotlib_inline")
+                and not isinstance(hook, _OnMainThreadOnly)):
+            hooks[i] = _OnMainThreadOnly(hook)  # in place: the hooks keep their order
+            guarded += 1
+    return guarded
+
+
+class _OnMainThreadOnly:
+    """A hook that runs only on the main thread.
+
+    It is equal to the hook it wraps, so that matplotlib still finds that hook to
+    unregister it (``%matplotlib`` with another backend) and does not register it twice.
+    """
+
+    def __init__(self, hook):
+        self.hook = hook
+        functools.update_wrapper(self, hook)
+
+    def __call__(self, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            return self.hook(*args, **kwargs)
+        return None
+
+    def __eq__(self, other):
+        return other is self or other is self.hook or (
+            isinstance(other, _OnMainThreadOnly) and other.hook is self.hook)
+
+    def __hash__(self):
+        return hash(self.hook)
 
 
 def _axes(ax):
