@@ -9,7 +9,9 @@ report run again from these recordings.
 
 Inside ``unregistered_figures()`` the charts a thread draws make figures pyplot does not
 know: the control panels draw there, since their callbacks may run on a kernel thread of
-their own while pyplot draws every figure it knows from another (see its docstring).
+their own while pyplot draws every figure it knows from another (see its docstring). For
+the same reason ``use_lab_style()`` keeps pyplot's end-of-cell hooks on the cells' thread
+(``cell_hooks_on_main_thread``).
 """
 
 from __future__ import annotations
