@@ -151,12 +151,13 @@ def use_lab_style() -> None:
     In an IPython kernel it also keeps pyplot's end-of-cell hooks on the cells' thread
     (``cell_hooks_on_main_thread``).
     """
-    plt.rcParams.update(LAB_STYLE)
     if not plt.get_fignums():
         # Load the backend now (pyplot loads it with the first figure), so that its hooks
-        # are registered for cell_hooks_on_main_thread to find; with no figure open,
-        # switching to the same backend changes nothing else.
+        # are registered for cell_hooks_on_main_thread to find. With no figure open,
+        # switching to the same backend closes nothing; it comes before the style, which
+        # so wins over any rc settings the backend brings.
         plt.switch_backend(plt.get_backend())
+    plt.rcParams.update(LAB_STYLE)
     cell_hooks_on_main_thread()
 
 
