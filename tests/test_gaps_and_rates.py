@@ -93,3 +93,6 @@ def test_member_throughput_is_a_per_second_rate_per_member_over_the_same_buckets
     table = metrics.member_throughput(messages, bucket_s=0.5)
     assert table.index.tolist() == [0.0, 0.5, 1.0, 1.5]
     assert table.m1.tolist() == [2.0, 0.0, 0.0, 2.0] and table.m2.tolist() == [2.0, 0, 0, 0]
+    idle = metrics.member_throughput(messages, bucket_s=0.5, members=["m1", "m3"])
+    assert idle.columns.tolist() == ["m1", "m2", "m3"] and idle.m3.tolist() == [0.0] * 4
+    assert idle[["m1", "m2"]].equals(table[["m1", "m2"]])

@@ -392,16 +392,22 @@ def pauses_by_change(gaps: pd.DataFrame, events: pd.DataFrame,
     return table
 
 
-def member_throughput(messages: pd.DataFrame, bucket_s: float = 1.0) -> pd.DataFrame:
+def member_throughput(messages: pd.DataFrame, bucket_s: float = 1.0,
+                      members=()) -> pd.DataFrame:
     """Messages processed per second by each member (columns) per bucket of ``t`` (index).
 
     ``rates.per_second`` of each member's messages, over the buckets of the whole group.
+    ``members`` that processed nothing get a column of zeros (a member that joined and
+    got no message is a finding, not a gap).
     """
     if messages.empty:
         return pd.DataFrame()
     first, last = messages.t.min(), messages.t.max()
     table = pd.DataFrame({member: rates.per_second(rows.t, bucket_s, start=first, end=last)
                           for member, rows in messages.groupby("member")})
+    for member in members:
+        if member not in table.columns:
+            table[member] = 0.0
     table.index = np.round(table.index.to_numpy(), 6)
     return table.rename_axis(columns="member")
 

@@ -1092,7 +1092,8 @@ def throughput_per_member(table: pd.DataFrame, ax=None,
     """Messages/s per member over time, stacked: each member a band, the top the whole group.
 
     Stacked, members with equal rates stay apart (lines would hide each other), and a
-    member that stops is a band that vanishes. The group's membership events (join, leave,
+    member that stops is a band that vanishes; a member that processed nothing (a column
+    of zeros) is named in the legend as such. The group's membership events (join, leave,
     crash, pause, stall, ...) are marked as ``rebalance_timeline`` marks them.
 
     Args:
@@ -1112,8 +1113,9 @@ def throughput_per_member(table: pd.DataFrame, ax=None,
         for member in members:
             values = table[member].fillna(0).to_numpy(dtype=float)
             top = base + np.append(values, values[-1])
+            # A member with nothing processed has no band to see: its legend entry says so.
             ax.fill_between(xs, base, top, step="post", color=colors[member], lw=0,
-                            label=member)
+                            label=member if values.any() else f"{member}: none processed")
             base = top
         ax.plot(xs, base, drawstyle="steps-post", color="black", lw=1, label="whole group")
     _group_event_marks(ax, events)

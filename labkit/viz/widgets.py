@@ -217,7 +217,9 @@ def consumer_panel(cluster: Cluster, topics=LAB_TOPICS):
                 events = group.events()
                 if not events.empty:
                     plots.rebalance_timeline(metrics.ownership(events), events, ax=a)
-                table = metrics.member_throughput(group.messages(), bucket_s=1.0)
+                joined = events.member[events.kind == "join"].unique()
+                table = metrics.member_throughput(group.messages(), bucket_s=1.0,
+                                                  members=joined)
                 if not table.empty:
                     plots.throughput_per_member(table, ax=b)
                 _show(fig)
