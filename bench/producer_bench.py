@@ -148,18 +148,25 @@ def measure_labkit(cluster: Cluster, records: int) -> Throughput:
     return result
 
 
-def measure_bare(cluster: Cluster, records: int, counting: bool = False) -> Throughput:
-    """Send ``records`` records through labkit's bare reference loop: without callbacks, or
-    (``counting``) with one delivery callback that only counts the reports."""
-    topic = fresh_topic(cluster, "bare")
-    values = make_payloads(RECORD_SIZE, "random")  # 1024 incompressible values of 100 B
+def producer_config(cluster: Cluster, counting: bool) -> tuple[dict, list[int]]:
+    """The bench's producer config (acks=1), with (``counting``) a delivery callback that
+    only counts the reports; returns the config and the one-element count it updates."""
     reports = [0]
 
     def count(err, msg):
         reports[0] += 1
 
     extra = {"on_delivery": count} if counting else {}
-    producer = Producer({**cluster.client_config(acks=ACKS), **extra})
+    return {**cluster.client_config(acks=ACKS), **extra}, reports
+
+
+def measure_bare(cluster: Cluster, records: int, counting: bool = False) -> Throughput:
+    """Send ``records`` records through labkit's bare reference loop: without callbacks, or
+    (``counting``) with one delivery callback that only counts the reports."""
+    topic = fresh_topic(cluster, "bare")
+    values = make_payloads(RECORD_SIZE, "random")  # 1024 incompressible values of 100 B
+    config, reports = producer_config(cluster, counting)
+    producer = Producer(config)
     cpu0 = time.process_time()
     seconds = bare_loop(producer, topic, values, records)
     cpu = time.process_time() - cpu0
@@ -190,13 +197,8 @@ def measure_send_path(cluster: Cluster, records: int, counting: bool = False) ->
     pick = len(bodies) - 1
     head, pack = marks.head(marks.new_run_id()), marks.MARK.pack
     sent_ns = array.array("q", [0]) * records
-    reports = [0]
-
-    def count(err, msg):
-        reports[0] += 1
-
-    extra = {"on_delivery": count} if counting else {}
-    producer = Producer({**cluster.client_config(acks=ACKS), **extra})
+    config, reports = producer_config(cluster, counting)
+    producer = Producer(config)
     produce, poll, time_ns = producer.produce, producer.poll, time.time_ns
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -298,7 +300,7 @@ def throughput_rounds(cluster: Cluster, records: int, repeat: int) -> list[Throu
             check_landed(result, records)
             cpu = (f", {result.cpu_us_per_record:.2f} CPU us/record"
                    if result.cpu_s == result.cpu_s else "")
-            print(f"  round {round_no}: {result.name:<22} {result.records_per_s:>10,.0f} rec/s "
+            print(f"  round {round_no}: {result.name:<37} {result.records_per_s:>10,.0f} rec/s "
                   f"({result.seconds:.2f} s, {result.landed:,} records in the topic{cpu})",
                   flush=True)
             results.append(result)
